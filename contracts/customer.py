@@ -1,0 +1,58 @@
+"""Events the hub itself records on a customer's stream (identity links, later merges)."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+from uuid import UUID
+
+from pydantic import Field
+
+from contracts.base import Envelope
+from contracts.identity import Identity
+
+
+class CustomerEvent(Envelope):
+    """Base of events about a customer rather than an interaction."""
+
+    customer_id: UUID
+
+
+class IdentityLinked(CustomerEvent):
+    """An identity now points at this customer; ``rule`` and ``evidence_event_id`` explain why."""
+
+    EVENT_TYPE: ClassVar[str] = "customer.identity.linked"
+    event_type: Literal["customer.identity.linked"] = "customer.identity.linked"
+    schema_version: Literal[1] = 1
+    identity: Identity
+    rule: str = Field(min_length=1, max_length=100)
+    evidence_event_id: UUID
+
+
+class CustomerMergedInto(CustomerEvent):
+    """On the absorbed customer's stream: from now on ``survivor_id`` speaks for this customer."""
+
+    EVENT_TYPE: ClassVar[str] = "customer.merged_into"
+    event_type: Literal["customer.merged_into"] = "customer.merged_into"
+    schema_version: Literal[1] = 1
+    survivor_id: UUID
+    rule: str = Field(min_length=1, max_length=100)
+    evidence_event_id: UUID
+    shared_identities: tuple[Identity, ...] = Field(min_length=1)
+
+
+class CustomerAbsorbed(CustomerEvent):
+    """On the survivor's stream: ``absorbed_id``'s history and identities are now this customer's.
+
+    ``shared_identities`` are the evidence: identities of both customers seen in one event.
+    """
+
+    EVENT_TYPE: ClassVar[str] = "customer.absorbed"
+    event_type: Literal["customer.absorbed"] = "customer.absorbed"
+    schema_version: Literal[1] = 1
+    absorbed_id: UUID
+    rule: str = Field(min_length=1, max_length=100)
+    evidence_event_id: UUID
+    shared_identities: tuple[Identity, ...] = Field(min_length=1)
+
+
+CUSTOMER_EVENTS: tuple[type[CustomerEvent], ...] = (IdentityLinked, CustomerMergedInto, CustomerAbsorbed)

@@ -1,0 +1,139 @@
+"""Inbound interactions, one event type per channel, as the adapters publish them to Kafka.
+
+Each carries the sender's identities (already normalised), a short content summary (never the
+whole body: bodies stay in the raw evidence), and, for point of sale, the purchase and payment.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from contracts.base import Contract, Envelope
+from contracts.identity import Identity
+
+
+class Channel(StrEnum):
+    """The family of channels a business talks to its customers through."""
+
+    EMAIL = "email"
+    CHAT = "chat"
+    SOCIAL = "social"
+    POS = "pos"
+
+
+class Sender(Contract):
+    """Who wrote or bought: every identity the provider told us, plus a display name if given."""
+
+    identities: tuple[Identity, ...] = Field(min_length=1, max_length=20)
+    display_name: str | None = Field(default=None, max_length=200)
+
+
+class InteractionEvent(Envelope):
+    """Base of every inbound interaction: where it came from and who sent it."""
+
+    channel: Channel
+    provider: str = Field(min_length=1, max_length=64)
+    provider_message_id: str = Field(min_length=1, max_length=500)
+    sender: Sender
+    summary: str = Field(default="", max_length=500)
+
+
+class Attachment(Contract):
+    """An email attachment's description; the bytes stay with the raw evidence."""
+
+    filename: str = Field(max_length=300)
+    content_type: str = Field(max_length=200)
+    size_bytes: int = Field(ge=0)
+
+
+class EmailReceived(InteractionEvent):
+    """An inbound email."""
+
+    EVENT_TYPE: ClassVar[str] = "interaction.email.received"
+    event_type: Literal["interaction.email.received"] = "interaction.email.received"
+    schema_version: Literal[1] = 1
+    channel: Literal[Channel.EMAIL] = Channel.EMAIL
+    subject: str = Field(default="", max_length=1000)
+    message_id: str | None = Field(default=None, max_length=1000)
+    in_reply_to: str | None = Field(default=None, max_length=1000)
+    to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+
+
+class ChatMessageReceived(InteractionEvent):
+    """An inbound chat message (messenger bot, website widget)."""
+
+    EVENT_TYPE: ClassVar[str] = "interaction.chat.received"
+    event_type: Literal["interaction.chat.received"] = "interaction.chat.received"
+    schema_version: Literal[1] = 1
+    channel: Literal[Channel.CHAT] = Channel.CHAT
+    conversation_id: str = Field(min_length=1, max_length=300)
+
+
+class SocialMessageReceived(InteractionEvent):
+    """An inbound message on a social network (WhatsApp, Messenger, Instagram, VK...)."""
+
+    EVENT_TYPE: ClassVar[str] = "interaction.social.received"
+    event_type: Literal["interaction.social.received"] = "interaction.social.received"
+    schema_version: Literal[1] = 1
+    channel: Literal[Channel.SOCIAL] = Channel.SOCIAL
+    network: str = Field(min_length=1, max_length=64)
+    conversation_id: str = Field(min_length=1, max_length=300)
+
+
+class Money(Contract):
+    """An exact amount in an ISO 4217 currency; never a float."""
+
+    amount: Decimal = Field(max_digits=18, decimal_places=4)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+
+
+class PurchaseLine(Contract):
+    """One line of a purchase."""
+
+    sku: str | None = Field(default=None, max_length=200)
+    name: str = Field(max_length=500)
+    quantity: Decimal = Field(gt=0, max_digits=14, decimal_places=4)
+    unit_price: Money
+    total: Money
+
+
+class Payment(Contract):
+    """How the purchase was paid."""
+
+    method: str = Field(max_length=64)
+    amount: Money
+    status: str = Field(max_length=64)
+
+
+class PurchaseRecorded(InteractionEvent):
+    """A point-of-sale purchase or paid online order."""
+
+    EVENT_TYPE: ClassVar[str] = "interaction.pos.purchase"
+    event_type: Literal["interaction.pos.purchase"] = "interaction.pos.purchase"
+    schema_version: Literal[1] = 1
+    channel: Literal[Channel.POS] = Channel.POS
+    order_id: str = Field(min_length=1, max_length=200)
+    lines: tuple[PurchaseLine, ...] = Field(min_length=1)
+    total: Money
+    payments: tuple[Payment, ...] = ()
+
+    @field_validator("lines")
+    @classmethod
+    def _one_currency(cls, lines: tuple[PurchaseLine, ...]) -> tuple[PurchaseLine, ...]:
+        if len({line.total.currency for line in lines}) > 1:
+            raise ValueError("all purchase lines must be in one currency")
+        return lines
+
+
+INTERACTION_EVENTS: tuple[type[InteractionEvent], ...] = (
+    EmailReceived,
+    ChatMessageReceived,
+    SocialMessageReceived,
+    PurchaseRecorded,
+)

@@ -1,0 +1,33 @@
+"""Event type name -> contract class, so stored JSON turns back into the right model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from contracts.base import Envelope
+from contracts.customer import CUSTOMER_EVENTS
+from contracts.interactions import INTERACTION_EVENTS
+
+
+class UnknownEventType(LookupError):
+    """A stored or received event whose type/version this code does not know."""
+
+
+_REGISTRY: dict[tuple[str, int], type[Envelope]] = {
+    (cls.EVENT_TYPE, cls.SCHEMA_VERSION): cls for cls in (*INTERACTION_EVENTS, *CUSTOMER_EVENTS)
+}
+
+
+def event_class(event_type: str, schema_version: int) -> type[Envelope]:
+    """The class for a type and version, or :class:`UnknownEventType`."""
+    try:
+        return _REGISTRY[(event_type, schema_version)]
+    except KeyError:
+        raise UnknownEventType(f"unknown event type {event_type!r} v{schema_version}") from None
+
+
+def parse_event(data: Mapping[str, Any]) -> Envelope:
+    """Validate JSON-like data into its contract, choosing the class by its type and version."""
+    cls = event_class(str(data.get("event_type")), int(data.get("schema_version", 0)))
+    return cls.model_validate(data)

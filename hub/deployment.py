@@ -1,0 +1,91 @@
+"""The hub's deployables on one machine: their environment, start order, and readiness.
+
+This is the composition root of the local deployment, so it may import every deployable's
+migrations; the deployables themselves never import each other.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from hub.local_secrets import LocalSecrets
+from hub.stack import Infra
+from hub.stack.processes import ProcessStatus, process_status, start_process, stop_process
+from plumbing.eventstore.postgres import MIGRATIONS as EVENT_STORE
+from plumbing.migrations import apply_migrations
+from projections.customer_card.store import MIGRATIONS as CARD
+from services.timeline.store import MIGRATIONS as TIMELINE
+
+#: name -> module run with ``python -m``; in start order (consumers before producers).
+DEPLOYABLES: dict[str, str] = {
+    "timeline": "services.timeline",
+    "projections": "projections.customer_card",
+    "ingress": "services.ingress",
+    "api": "services.api",
+}
+
+
+@dataclass(frozen=True)
+class Ports:
+    ingress: int = 8081
+    api: int = 8080
+
+    @property
+    def ingress_url(self) -> str:
+        return f"http://127.0.0.1:{self.ingress}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api}"
+
+
+def service_env(infra: Infra, secrets: LocalSecrets, ports: Ports, **extra: str) -> dict[str, str]:
+    """The environment every deployable gets; ``extra`` overrides (topics, group ids in tests)."""
+    return {
+        "HUB_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+        "HUB_PG_DSN": infra.pg_dsn,
+        "HUB_INGRESS_PORT": str(ports.ingress),
+        "HUB_API_PORT": str(ports.api),
+        "PYTHONUNBUFFERED": "1",
+        **secrets.env(),
+        **extra,
+    }
+
+
+def migrate_all(dsn: str) -> None:
+    """Every schema the deployables use, so the API answers before the projection's first batch."""
+    apply_migrations(dsn, EVENT_STORE, TIMELINE, *CARD)
+
+
+def start_all(run_dir: Path, env: dict[str, str], names: tuple[str, ...] = tuple(DEPLOYABLES)) -> None:
+    for name in names:
+        start_process(name, [sys.executable, "-m", DEPLOYABLES[name]], env, run_dir)
+
+
+def stop_all(run_dir: Path, timeout: float = 15.0) -> list[str]:
+    """Stop in reverse start order; returns the names that were running."""
+    return [name for name in reversed(DEPLOYABLES) if stop_process(name, run_dir, timeout)]
+
+
+def statuses(run_dir: Path) -> list[ProcessStatus]:
+    return [process_status(name, run_dir) for name in DEPLOYABLES]
+
+
+def wait_http_ok(url: str, timeout_s: float, run_dir: Path | None = None, name: str | None = None) -> None:
+    """Poll ``url`` until it answers 200; fail early if the process behind it died."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass  # not listening yet
+        if run_dir is not None and name is not None and not process_status(name, run_dir).running:
+            raise RuntimeError(f"{name} exited; see {process_status(name, run_dir).log_path}")
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer 200 within {timeout_s:.0f} s")

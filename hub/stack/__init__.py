@@ -1,0 +1,79 @@
+"""The real infrastructure on one machine without Docker: a KRaft Kafka and a private PostgreSQL.
+
+`ensure_infra()` is what tests and `hub` commands call: it starts what is missing (idempotent) and returns the
+addresses. HUB_KAFKA_BOOTSTRAP / HUB_PG_DSN point at external services; then nothing local starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from psycopg.conninfo import conninfo_to_dict
+
+from hub.stack.kafka import KafkaStartError, LocalKafka
+from hub.stack.postgres import LocalPostgres, PostgresStartError
+from hub.stack.processes import ComponentStatus
+from hub.stack.settings import StackSettings
+
+__all__ = [
+    "ComponentStatus",
+    "Infra",
+    "KafkaStartError",
+    "LocalKafka",
+    "LocalPostgres",
+    "PostgresStartError",
+    "StackSettings",
+    "ensure_infra",
+    "infra_status",
+    "stop_infra",
+]
+
+
+@dataclass(frozen=True)
+class Infra:
+    """Where the services answer; `pg_dsn` carries a password, so it stays out of repr()."""
+
+    kafka_bootstrap: str
+    pg_dsn: str = field(repr=False)
+
+
+def ensure_infra(settings: StackSettings | None = None) -> Infra:
+    """Start local PostgreSQL and Kafka unless external ones are configured; returns when both answer."""
+    settings = settings or StackSettings()
+    if settings.pg_dsn is not None:
+        dsn = settings.pg_dsn.get_secret_value()
+    else:
+        postgres = LocalPostgres(settings)
+        postgres.start()
+        dsn = postgres.dsn
+    if settings.kafka_bootstrap is not None:
+        bootstrap = settings.kafka_bootstrap
+    else:
+        kafka = LocalKafka(settings)
+        kafka.start()
+        bootstrap = kafka.bootstrap
+    return Infra(kafka_bootstrap=bootstrap, pg_dsn=dsn)
+
+
+def stop_infra(settings: StackSettings | None = None, timeout: float = 60.0) -> None:
+    """Stop the local services (external ones are never touched); committed data stays in the state dir."""
+    settings = settings or StackSettings()
+    if settings.kafka_bootstrap is None:
+        LocalKafka(settings).stop(timeout)
+    if settings.pg_dsn is None:
+        LocalPostgres(settings).stop(timeout)
+
+
+def infra_status(settings: StackSettings | None = None) -> list[ComponentStatus]:
+    """Kafka then PostgreSQL: running/stopped with pid for local ones, `external` otherwise."""
+    settings = settings or StackSettings()
+    if settings.kafka_bootstrap is not None:
+        kafka = ComponentStatus("kafka", "external", None, settings.kafka_bootstrap)
+    else:
+        kafka = LocalKafka(settings).status()
+    if settings.pg_dsn is not None:
+        parts = conninfo_to_dict(settings.pg_dsn.get_secret_value())
+        postgres = ComponentStatus("postgres", "external", None, f"{parts.get('host')}:{parts.get('port')}")
+    else:
+        postgres = LocalPostgres(settings).status()
+    return [kafka, postgres]

@@ -1,0 +1,33 @@
+"""Settings pieces every deployable composes into its own pydantic-settings class."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Topics(BaseModel):
+    """Kafka topic names, overridable so every test can use fresh ones."""
+
+    interactions: str = "hub.interactions.v1"
+    dead_letter: str = "hub.interactions.dlq.v1"
+
+
+class HubSettings(BaseSettings):
+    """What every deployable needs: where Kafka is, and how to log."""
+
+    model_config = SettingsConfigDict(env_prefix="HUB_", env_nested_delimiter="__", extra="ignore")
+
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    topics: Topics = Field(default_factory=Topics)
+    log_level: str = "INFO"
+    default_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
+
+
+class StoreSettings(HubSettings):
+    """For deployables that use PostgreSQL (adapters never do).
+
+    Secrets have no defaults: without ``HUB_PG_DSN`` such a deployable refuses to start.
+    """
+
+    pg_dsn: SecretStr

@@ -1,0 +1,140 @@
+"""The ingress HTTP app: verify, translate, publish, and only then answer 2xx."""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import structlog
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import PlainTextResponse
+from faststream.kafka import KafkaBroker
+from pydantic import BaseModel
+from tenacity import AsyncRetrying, stop_after_delay, wait_exponential
+
+from plumbing.http import ApiError, ErrorResponse, install_error_handlers
+from plumbing.kafka import make_broker
+from services.ingress.body import read_capped_body
+from services.ingress.endpoints import ENDPOINTS, Endpoint
+from services.ingress.errors import InvalidPayload, InvalidSignature
+from services.ingress.publish import PublishFailed, publish_all
+from services.ingress.settings import IngressSettings
+
+log = structlog.get_logger()
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse, "description": text}
+    for code, text in {
+        401: "signature missing or wrong; nothing was published",
+        404: "channel not enabled here",
+        413: "body too large",
+        422: "payload is not what the provider sends; nothing was published",
+        503: "Kafka did not confirm in time; retry later",
+    }.items()
+}
+
+
+class Accepted(BaseModel):
+    """What a 200 means: Kafka has every event of this delivery."""
+
+    accepted: int
+    event_ids: list[uuid.UUID]
+
+
+def _route(settings: IngressSettings, endpoint: Endpoint) -> Any:
+    async def receive(request: Request) -> Accepted:
+        secrets = endpoint.secrets(settings)
+        if not secrets:
+            raise ApiError(404, "channel_disabled", f"{endpoint.provider} webhooks are not enabled")
+        body = await read_capped_body(request, settings.max_body_bytes)
+        try:
+            endpoint.verify(body, request.headers, secrets)
+        except InvalidSignature as exc:
+            log.warning("webhook_rejected", provider=endpoint.provider, reason=str(exc))
+            raise ApiError(401, "invalid_signature", str(exc)) from exc
+        correlation_id = request.headers.get("x-request-id", "")[:200].strip() or str(uuid.uuid4())
+        try:
+            events = endpoint.translate(
+                body,
+                received_at=datetime.now(UTC),
+                correlation_id=correlation_id,
+                default_region=settings.default_region,
+            )
+        except InvalidPayload as exc:
+            raise ApiError(422, "invalid_payload", str(exc)) from exc
+        broker: KafkaBroker = request.app.state.broker
+        try:
+            await publish_all(broker, settings.topics.interactions, events, settings.publish_timeout_s)
+        except PublishFailed as exc:
+            log.error("publish_failed", provider=endpoint.provider, correlation_id=correlation_id, reason=str(exc))
+            raise ApiError(503, "kafka_unavailable", str(exc), {"Retry-After": "5"}) from exc
+        ids = [event.event_id for event in events]
+        log.info("webhook_accepted", provider=endpoint.provider, event_ids=[str(i) for i in ids])
+        return Accepted(accepted=len(ids), event_ids=ids)
+
+    receive.__name__ = f"receive_{endpoint.provider}"
+    receive.__doc__ = endpoint.summary
+    return receive
+
+
+def _meta_handshake(settings: IngressSettings) -> Any:
+    async def verify_subscription(
+        mode: Annotated[str, Query(alias="hub.mode")],
+        token: Annotated[str, Query(alias="hub.verify_token")],
+        challenge: Annotated[str, Query(alias="hub.challenge", max_length=200)],
+    ) -> PlainTextResponse:
+        """Meta's subscription handshake: echo the challenge when the verify token matches."""
+        expected = settings.meta_verify_token
+        if mode != "subscribe" or expected is None or not hmac.compare_digest(
+            token.encode(), expected.get_secret_value().encode()
+        ):
+            raise ApiError(403, "verification_failed", "hub.verify_token does not match")
+        return PlainTextResponse(challenge)
+
+    return verify_subscription
+
+
+async def _connect(broker: KafkaBroker) -> None:
+    """Connect at start-up, retrying for a while: Kafka may still be starting."""
+    async for attempt in AsyncRetrying(stop=stop_after_delay(60), wait=wait_exponential(0.2, max=3), reraise=True):
+        with attempt:
+            await broker.connect()
+
+
+def build_app(settings: IngressSettings) -> FastAPI:
+    """The ingress app; the Kafka producer connects with the app's lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        broker = make_broker(settings.kafka_bootstrap, client_id="ingress")
+        await _connect(broker)
+        app.state.broker = broker
+        try:
+            yield
+        finally:
+            await broker.stop()
+
+    app = FastAPI(title="Interaction Hub ingress", version="1", lifespan=lifespan)
+    install_error_handlers(app)
+
+    @app.get("/health", tags=["health"])
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    for endpoint in ENDPOINTS:
+        app.add_api_route(
+            endpoint.path,
+            _route(settings, endpoint),
+            methods=["POST"],
+            response_model=Accepted,
+            responses=ERRORS,
+            tags=[endpoint.channel],
+            summary=endpoint.summary,
+        )
+    app.add_api_route(
+        "/webhooks/social/meta", _meta_handshake(settings), methods=["GET"], tags=["social"], response_model=None
+    )
+    return app

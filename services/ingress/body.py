@@ -1,0 +1,26 @@
+"""Reading a webhook body with a hard size cap, before anything parses it."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from plumbing.http import ApiError
+
+
+async def read_capped_body(request: Request, limit: int) -> bytes:
+    """The raw body, or 413 as soon as it is known to exceed ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, "body_too_large", f"the body exceeds {limit} bytes")

@@ -1,0 +1,36 @@
+"""Settings of the ingress: per-channel secrets (current and previous, for rotation), limits."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
+
+from plumbing.settings import HubSettings
+
+Secrets = Annotated[list[SecretStr], NoDecode]
+
+
+class IngressSettings(HubSettings):
+    """A channel whose secret list is empty is disabled (its endpoint answers 404).
+
+    Secret lists are comma-separated, newest first: ``HUB_SHOPIFY_SECRETS=new,old`` during rotation.
+    """
+
+    ingress_host: str = "127.0.0.1"
+    ingress_port: int = Field(default=8081, ge=1, le=65535)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    publish_timeout_s: float = Field(default=5.0, gt=0, description="then 503, so the provider retries")
+    mta_secrets: Secrets = Field(default_factory=list)
+    widget_secrets: Secrets = Field(default_factory=list)
+    meta_app_secrets: Secrets = Field(default_factory=list)
+    meta_verify_token: SecretStr | None = None
+    shopify_secrets: Secrets = Field(default_factory=list)
+
+    @field_validator("mta_secrets", "widget_secrets", "meta_app_secrets", "shopify_secrets", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value

@@ -1,0 +1,127 @@
+"""Shopify order webhooks (``orders/create``, ``orders/paid``; online and POS) -> :class:`PurchaseRecorded`.
+
+The order id is the provider message id, so ``orders/create`` and a later ``orders/paid`` for the
+same order are one event: the first to arrive is recorded and the other dedupes against it. All
+amounts are decimal strings in the shop currency and stay :class:`~decimal.Decimal` end to end.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from contracts import IdentityKind, Money, Payment, PurchaseLine, PurchaseRecorded, Sender
+from services.ingress.errors import InvalidPayload
+from services.ingress.translate._common import (
+    IdentityCandidate,
+    Node,
+    clip,
+    contract_errors,
+    event_id,
+    load_json,
+    sender_identities,
+    summarise,
+)
+
+PROVIDER = "shopify"
+
+
+def translate(
+    raw: bytes, *, received_at: datetime, correlation_id: str, default_region: str
+) -> list[PurchaseRecorded]:
+    """One event per order; raises :class:`InvalidPayload` naming the first missing or bad field."""
+    order = load_json(raw)
+    order_id = order.required("id").ident()
+    currency = order.required("currency").text().upper()
+    lines = _lines(order, currency)
+    total = _money(order.required("total_price"), currency)
+    customer = order.child("customer")
+    with contract_errors("shopify order"):
+        event = PurchaseRecorded(
+            event_id=event_id(PROVIDER, order_id),
+            occurred_at=order.required("created_at").aware_datetime(),
+            received_at=received_at,
+            correlation_id=correlation_id,
+            provider=PROVIDER,
+            provider_message_id=order_id,
+            sender=Sender(
+                identities=sender_identities(_candidates(order, customer), default_region),
+                display_name=_customer_name(customer),
+            ),
+            summary=_summary(order, lines),
+            order_id=order_id,
+            lines=lines,
+            total=total,
+            payments=(_payment(order, total),),
+        )
+    return [event]
+
+
+def _lines(order: Node, currency: str) -> tuple[PurchaseLine, ...]:
+    items = order.required("line_items").items()
+    if not items:
+        raise InvalidPayload(f"field {order.child('line_items').path} is empty")
+    return tuple(_line(item, currency) for item in items)
+
+
+def _line(item: Node, currency: str) -> PurchaseLine:
+    """``price`` is the unit price before discounts; the line total is price x quantity, exactly."""
+    quantity_node = item.required("quantity")
+    quantity = quantity_node.decimal()
+    if quantity <= 0:
+        raise InvalidPayload(f"field {quantity_node.path} must be positive")
+    unit_price = _money(item.required("price"), currency)
+    with contract_errors(f"field {item.path}"):
+        return PurchaseLine(
+            sku=clip(item.child("sku").optional_text(), 200),
+            name=clip(item.required("title").text(), 500) or "",
+            quantity=quantity,
+            unit_price=unit_price,
+            total=Money(amount=unit_price.amount * quantity, currency=currency),
+        )
+
+
+def _money(node: Node, currency: str) -> Money:
+    with contract_errors(f"field {node.path}"):
+        return Money(amount=node.decimal(), currency=currency)
+
+
+def _candidates(order: Node, customer: Node) -> list[IdentityCandidate]:
+    """Order-level contact first (what the buyer typed at checkout), then the customer record's."""
+    candidates = [
+        IdentityCandidate(IdentityKind.EMAIL, order.child("email").optional_text(), "email"),
+        IdentityCandidate(IdentityKind.PHONE, order.child("phone").optional_text(), "phone"),
+    ]
+    if not customer.is_missing():
+        candidates += [
+            IdentityCandidate(IdentityKind.EMAIL, customer.child("email").optional_text(), "customer.email"),
+            IdentityCandidate(IdentityKind.PHONE, customer.child("phone").optional_text(), "customer.phone"),
+            IdentityCandidate(
+                IdentityKind.EXTERNAL, customer.child("id").optional_ident(), "customer.id", PROVIDER
+            ),
+        ]
+    return candidates
+
+
+def _customer_name(customer: Node) -> str | None:
+    if customer.is_missing():
+        return None
+    parts = [customer.child(key).optional_text() for key in ("first_name", "last_name")]
+    return clip(" ".join(part for part in parts if part), 200) or None
+
+
+def _payment(order: Node, total: Money) -> Payment:
+    """One payment of the order total, by the first gateway; Shopify's webhook carries no transactions."""
+    gateways = [name.optional_text() for name in order.child("payment_gateway_names").items()]
+    method = next((name for name in gateways if name), None) or order.child("gateway").optional_text()
+    status = order.child("financial_status").optional_text() or "unknown"
+    with contract_errors("field financial_status"):
+        return Payment(method=(method or "unknown")[:64], amount=total, status=status[:64])
+
+
+def _summary(order: Node, lines: tuple[PurchaseLine, ...]) -> str:
+    """``#1001 (pos): 3 x Blue mug, 1 x Tea`` - the order name, where it was sold, and what."""
+    name = order.child("name").optional_text() or f"order {order.required('id').ident()}"
+    source = order.child("source_name").optional_text()
+    where = f" ({source})" if source else ""
+    items = ", ".join(f"{line.quantity.normalize():f} x {line.name}" for line in lines)
+    return summarise(f"{name}{where}: {items}")

@@ -1,0 +1,155 @@
+"""The timeline writer's transaction: resolve the sender, append to its stream, index identities."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from uuid import UUID
+
+from psycopg_pool import AsyncConnectionPool
+
+from contracts import CustomerAbsorbed, CustomerMergedInto, IdentityLinked, InteractionEvent, derived_event_id
+from plumbing.eventstore import ANY, NewEvent
+from plumbing.eventstore.postgres import (
+    MIGRATIONS as EVENT_STORE_MIGRATIONS,
+)
+from plumbing.eventstore.postgres import (
+    Conn,
+    append_locked,
+    lock_appends,
+    stored_positions,
+    translated_errors,
+)
+from plumbing.migrations import apply_migrations_async
+from services.timeline.resolve import EXACT_MATCH, NEW_CUSTOMER, Merge, Resolution, resolve
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def customer_stream(customer_id: UUID) -> str:
+    """The stream name of a customer's timeline."""
+    return f"customer-{customer_id}"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """The outcome of recording one interaction; ``duplicate`` when it was stored before."""
+
+    customer_id: UUID | None
+    position: int
+    duplicate: bool
+    resolution: Resolution | None = None
+
+
+async def migrate(dsn: str) -> None:
+    """Event store tables plus the identity index."""
+    await apply_migrations_async(dsn, EVENT_STORE_MIGRATIONS, MIGRATIONS)
+
+
+async def _owners(conn: Conn, keys: Sequence[str]) -> dict[str, UUID]:
+    cur = await conn.execute(
+        "SELECT identity_key, customer_id FROM identity_index WHERE identity_key = ANY(%s)", (list(keys),)
+    )
+    return {key: customer for key, customer in await cur.fetchall()}
+
+
+async def _seniority(conn: Conn, customers: set[UUID]) -> dict[UUID, int]:
+    """customer -> first position of its stream: the older customer survives a merge."""
+    cur = await conn.execute(
+        "SELECT stream_id, min(position) FROM events WHERE stream_id = ANY(%s) GROUP BY stream_id",
+        ([customer_stream(c) for c in customers],),
+    )
+    return {UUID(stream.removeprefix("customer-")): first for stream, first in await cur.fetchall()}
+
+
+def _derived(event: InteractionEvent, purpose: str) -> dict[str, object]:
+    """Envelope fields of an event the hub derives from ``event`` (deterministic id, same times)."""
+    return {
+        "event_id": derived_event_id(event.event_id, purpose),
+        "occurred_at": event.occurred_at,
+        "received_at": event.received_at,
+        "correlation_id": event.correlation_id,
+    }
+
+
+def _link_events(event: InteractionEvent, resolution: Resolution) -> list[NewEvent]:
+    meta = {"customer_id": str(resolution.customer_id)}
+    rule = NEW_CUSTOMER if resolution.is_new_customer else EXACT_MATCH
+    return [
+        NewEvent(
+            IdentityLinked(
+                **IdentityLinked.type_fields(),
+                **_derived(event, f"link:{identity.key}"),
+                customer_id=resolution.customer_id,
+                identity=identity,
+                rule=rule,
+                evidence_event_id=event.event_id,
+            ),
+            meta,
+        )
+        for identity in resolution.new_links
+    ]
+
+
+async def _merge(conn: Conn, event: InteractionEvent, survivor: UUID, merge: Merge) -> NewEvent:
+    """Close the absorbed stream with a pointer to the survivor, move its identities, and return
+    the event that records the merge on the survivor's stream."""
+    merged_into = CustomerMergedInto(
+        **CustomerMergedInto.type_fields(),
+        **_derived(event, f"merged_into:{merge.absorbed}"),
+        customer_id=merge.absorbed,
+        survivor_id=survivor,
+        rule=EXACT_MATCH,
+        evidence_event_id=event.event_id,
+        shared_identities=merge.shared,
+    )
+    await append_locked(
+        conn, customer_stream(merge.absorbed), [NewEvent(merged_into, {"customer_id": str(merge.absorbed)})]
+    )
+    await conn.execute(
+        "UPDATE identity_index SET customer_id = %s WHERE customer_id = %s", (survivor, merge.absorbed)
+    )
+    absorbed = CustomerAbsorbed(
+        **CustomerAbsorbed.type_fields(),
+        **_derived(event, f"absorbed:{merge.absorbed}"),
+        customer_id=survivor,
+        absorbed_id=merge.absorbed,
+        rule=EXACT_MATCH,
+        evidence_event_id=event.event_id,
+        shared_identities=merge.shared,
+    )
+    return NewEvent(absorbed, {"customer_id": str(survivor)})
+
+
+async def record_interaction(pool: AsyncConnectionPool[Conn], event: InteractionEvent) -> Recorded:
+    """Resolve the sender, merge customers it proves to be one, and append, in ONE transaction
+    with the identity index.
+
+    So an identity never points at a customer whose events were not written, and a redelivered
+    event (same ``event_id``) changes nothing.
+    """
+    async with translated_errors(), pool.connection() as conn, conn.transaction():
+        await lock_appends(conn)
+        stored = await stored_positions(conn, [event.event_id])
+        if stored:
+            position, stream_id, _ = stored[event.event_id]
+            return Recorded(UUID(stream_id.removeprefix("customer-")), position, duplicate=True)
+        identities = event.sender.identities
+        owners = await _owners(conn, [i.key for i in identities])
+        resolution = resolve(
+            identities,
+            owners,
+            await _seniority(conn, set(owners.values())),
+            new_customer_id=derived_event_id(event.event_id, "customer"),
+        )
+        survivor = resolution.customer_id
+        merged = [await _merge(conn, event, survivor, merge) for merge in resolution.merges]
+        batch = [*merged, *_link_events(event, resolution), NewEvent(event, {"customer_id": str(survivor)})]
+        result = await append_locked(conn, customer_stream(resolution.customer_id), batch, ANY)
+        async with conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO identity_index (identity_key, customer_id, evidence_event_id) VALUES (%s, %s, %s)",
+                [(i.key, resolution.customer_id, event.event_id) for i in resolution.new_links],
+            )
+        return Recorded(resolution.customer_id, result.last_position, duplicate=False, resolution=resolution)

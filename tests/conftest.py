@@ -1,0 +1,74 @@
+"""Shared fixtures: the real infrastructure, a fresh database per test, hubs as processes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool
+
+from hub import deployment
+from hub.stack import Infra
+from plumbing.eventstore.postgres import Conn
+from tests.support.deployables import RunningHub
+from tests.support.infra import infra_for_tests, with_database
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[Infra]:
+    with infra_for_tests() as (found, _source):
+        yield found
+
+
+def _create_database(infra: Infra) -> str:
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(infra.pg_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return name
+
+
+def _drop_database(infra: Infra, name: str) -> None:
+    with psycopg.connect(infra.pg_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def database(infra: Infra) -> Iterator[str]:
+    """A fresh, empty database for one test, with every migration applied; its URL."""
+    name = _create_database(infra)
+    dsn = with_database(infra.pg_dsn, name)
+    deployment.migrate_all(dsn)
+    yield dsn
+    _drop_database(infra, name)
+
+
+@pytest.fixture
+async def pool(database: str) -> AsyncIterator[AsyncConnectionPool[Conn]]:
+    async with AsyncConnectionPool[Conn](database, min_size=1, max_size=8) as opened:
+        yield opened
+
+
+@pytest.fixture
+def hub(infra: Infra, database: str, tmp_path: Path) -> Iterator[RunningHub]:
+    """Every deployable running as its own process against the real stack."""
+    running = RunningHub(infra=infra, dsn=database, run_dir=tmp_path / "run")
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_hub(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
+    """One hub for a module's tests that do not break anything; tests use distinct people."""
+    name = _create_database(infra)
+    dsn = with_database(infra.pg_dsn, name)
+    deployment.migrate_all(dsn)
+    running = RunningHub(infra=infra, dsn=dsn, run_dir=tmp_path_factory.mktemp("run"))
+    running.start()
+    yield running
+    running.stop()
+    _drop_database(infra, name)
