@@ -36,7 +36,11 @@ class ApiError(Exception):
 
 
 def error_response(
-    status: int, code: str, message: str, details: list[Any] | None = None, headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    details: list[Any] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body = ErrorResponse(error=ErrorBody(code=code, message=message, details=details))
     return JSONResponse(jsonable_encoder(body, exclude_none=True), status_code=status, headers=headers)

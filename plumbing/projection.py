@@ -16,8 +16,9 @@ from typing import Protocol
 import psycopg
 import structlog
 from psycopg_pool import AsyncConnectionPool
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from plumbing.eventstore import RecordedEvent
+from plumbing.eventstore import EventStoreUnavailable, RecordedEvent
 from plumbing.eventstore.postgres import NOTIFY_CHANNEL, Conn, read_all, translated_errors
 
 MIGRATIONS = Path(__file__).parent / "projection_migrations"
@@ -38,7 +39,9 @@ async def _locked_checkpoint(conn: Conn, name: str) -> int:
         "INSERT INTO projection_checkpoints (name, position) VALUES (%s, 0) ON CONFLICT (name) DO NOTHING",
         (name,),
     )
-    cur = await conn.execute("SELECT position FROM projection_checkpoints WHERE name = %s FOR UPDATE", (name,))
+    cur = await conn.execute(
+        "SELECT position FROM projection_checkpoints WHERE name = %s FOR UPDATE", (name,)
+    )
     row = await cur.fetchone()
     assert row is not None  # inserted just above
     return int(row[0])
@@ -64,14 +67,48 @@ async def apply_next_batch(pool: AsyncConnectionPool[Conn], projection: Projecti
             "UPDATE projection_checkpoints SET position = %s, updated_at = now() WHERE name = %s",
             (events[-1].position, projection.name),
         )
-    log.debug("projection_batch", projection=projection.name, events=len(events), position=events[-1].position)
+    log.debug(
+        "projection_batch", projection=projection.name, events=len(events), position=events[-1].position
+    )
     return len(events)
 
 
-async def _wait_for_append(listener: Conn, timeout: float) -> None:
-    """Return on the next append notification, or after ``timeout`` (a safety net for lost ones)."""
-    async for _ in listener.notifies(timeout=timeout, stop_after=1):
-        return
+async def _wait_for_append(listener: Conn, stop: asyncio.Event, idle_s: float) -> None:
+    """Return on the next append notification, on ``stop``, or after ``idle_s`` (a safety net
+    for a lost notification), whichever comes first."""
+
+    async def notified() -> None:
+        async for _ in listener.notifies(timeout=idle_s, stop_after=1):
+            return
+
+    waiters = {asyncio.ensure_future(notified()), asyncio.ensure_future(stop.wait())}
+    done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    for task in done:
+        task.result()  # a broken listener connection surfaces here
+
+
+async def _follow_once(
+    pool: AsyncConnectionPool[Conn],
+    dsn: str,
+    projection: Projection,
+    stop: asyncio.Event,
+    batch_size: int,
+    idle_timeout: float,
+) -> None:
+    async with translated_errors():
+        listener = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
+    try:
+        async with translated_errors():
+            await listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        while not stop.is_set():
+            if await apply_next_batch(pool, projection, batch_size) == 0:
+                async with translated_errors():
+                    await _wait_for_append(listener, stop, idle_timeout)
+    finally:
+        await listener.close()
 
 
 async def follow(
@@ -82,13 +119,23 @@ async def follow(
     *,
     batch_size: int = 500,
     idle_timeout: float = 2.0,
+    outage_limit_s: float = 60.0,
 ) -> None:
-    """Catch up, then stay live (woken by LISTEN/NOTIFY) until ``stop`` is set."""
-    listener = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
-    try:
-        await listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
-        while not stop.is_set():
-            if await apply_next_batch(pool, projection, batch_size) == 0:
-                await _wait_for_append(listener, idle_timeout)
-    finally:
-        await listener.close()
+    """Catch up, then stay live (woken by LISTEN/NOTIFY) until ``stop`` is set.
+
+    A lost database connection is retried with backoff; an outage longer than ``outage_limit_s``
+    raises :class:`EventStoreUnavailable`, so the process fails loudly and its supervisor restarts it.
+    Nothing is half-applied meanwhile: each batch commits with its checkpoint or not at all.
+    """
+    retrying = AsyncRetrying(
+        stop=stop_after_delay(outage_limit_s),
+        wait=wait_exponential(multiplier=0.2, max=5),
+        retry=retry_if_exception_type(EventStoreUnavailable),
+        before_sleep=lambda state: log.warning(
+            "projection_store_unavailable", projection=projection.name, attempt=state.attempt_number
+        ),
+        reraise=True,
+    )
+    async for attempt in retrying:
+        with attempt:
+            await _follow_once(pool, dsn, projection, stop, batch_size, idle_timeout)

@@ -89,7 +89,8 @@ async def append_locked(
     for offset, new in enumerate(events):
         event = new.event
         cur = await conn.execute(
-            "INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, data, metadata)"
+            "INSERT INTO events"
+            " (event_id, stream_id, stream_version, event_type, schema_version, data, metadata)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING position",
             (
                 event.event_id,
