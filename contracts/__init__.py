@@ -13,7 +13,7 @@ from contracts.customer import (
     IdentityLinked,
 )
 from contracts.identity import Identity, IdentityKind, InvalidIdentity, normalise_identity
-from contracts.ids import event_id_for, derived_event_id
+from contracts.ids import derived_event_id, event_id_for
 from contracts.interactions import (
     INTERACTION_EVENTS,
     Attachment,

@@ -3,16 +3,34 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import ClassVar, Self
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+
+def _no_nul(value: object) -> None:
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("text must not contain NUL characters")
+    if isinstance(value, tuple | list):
+        for item in value:
+            _no_nul(item)
 
 
 class Contract(BaseModel):
-    """Base of every contract model: immutable and strict about unknown fields."""
+    """Base of every contract model: immutable and strict about unknown fields.
+
+    Text with NUL characters is refused here, at the edge: PostgreSQL cannot store it, and an
+    event the store cannot take would otherwise be redelivered for ever.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @model_validator(mode="after")
+    def _refuse_nul(self) -> Self:
+        for value in self.__dict__.values():
+            _no_nul(value)
+        return self
 
 
 class Envelope(Contract):

@@ -40,7 +40,9 @@ class Identity(Contract):
     @model_validator(mode="after")
     def _provider_matches_kind(self) -> Self:
         if (self.kind in _QUALIFIED) != (self.provider is not None):
-            raise ValueError(f"identity kind {self.kind} {'needs' if self.kind in _QUALIFIED else 'takes no'} provider")
+            raise ValueError(
+                f"identity kind {self.kind} {'needs' if self.kind in _QUALIFIED else 'takes no'} provider"
+            )
         return self
 
     @property

@@ -29,5 +29,10 @@ def event_class(event_type: str, schema_version: int) -> type[Envelope]:
 
 def parse_event(data: Mapping[str, Any]) -> Envelope:
     """Validate JSON-like data into its contract, choosing the class by its type and version."""
-    cls = event_class(str(data.get("event_type")), int(data.get("schema_version", 0)))
+    version = data.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise UnknownEventType(
+            f"unknown event type {data.get('event_type')!r}: schema_version must be an integer"
+        )
+    cls = event_class(str(data.get("event_type")), version)
     return cls.model_validate(data)

@@ -18,6 +18,8 @@ def decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, number = text.partition(":")
+        if not number.isdigit():
+            raise ValueError("position is not plain digits")
         position = int(number)
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise BadCursor("cursor is not one this API issued") from exc

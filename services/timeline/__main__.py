@@ -10,7 +10,7 @@ from services.timeline.settings import TimelineSettings
 
 
 def main() -> None:
-    settings = TimelineSettings()  # type: ignore[call-arg]  # pg_dsn comes from the environment
+    settings = TimelineSettings()  # pg_dsn comes from the environment
     configure_logging("timeline", settings.log_level)
     app, _ = build_app(settings)
     asyncio.run(app.run())

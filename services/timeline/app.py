@@ -10,7 +10,7 @@ from faststream.message import StreamMessage
 from psycopg_pool import AsyncConnectionPool
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from plumbing.eventstore import EventStoreUnavailable
+from plumbing.eventstore import EventStoreError, EventStoreUnavailable
 from plumbing.eventstore.postgres import Conn
 from plumbing.kafka import TopicSpec, ensure_topics, make_broker, subscriber_options
 from services.timeline.decode import PoisonMessage, decode_interaction
@@ -35,25 +35,37 @@ def build_app(settings: TimelineSettings) -> tuple[FastStream, KafkaBroker]:
     dead_letters = broker.publisher(settings.topics.dead_letter)
     topics = settings.topics
 
-    @broker.subscriber(topics.interactions, decoder=raw_body, **subscriber_options(settings.timeline_group))
+    async def dead_letter(body: bytes, message: KafkaMessage, reason: str) -> None:
+        """Park a record that can never succeed, with its reason, so the partition moves on."""
+        record = message.raw_message
+        assert not isinstance(record, tuple)  # a non-batch subscriber gets one record per call
+        log.warning("dead_lettered", reason=reason[:500], partition=record.partition, offset=record.offset)
+        await dead_letters.publish(body, key=record.key, headers={"x-dead-letter-reason": reason[:1000]})
+
+    @broker.subscriber(  # type: ignore[untyped-decorator]  # FastStream overloads lose the type
+        topics.interactions, decoder=raw_body, **subscriber_options(settings.timeline_group)
+    )
     async def on_interaction(body: bytes, message: KafkaMessage) -> None:
         try:
             event = decode_interaction(body)
         except PoisonMessage as exc:
-            log.warning("dead_lettered", reason=str(exc)[:500], offset=message.raw_message.offset)  # type: ignore[union-attr]
-            await dead_letters.publish(
-                body, key=message.raw_message.key, headers={"x-dead-letter-reason": str(exc)[:1000]}  # type: ignore[union-attr]
-            )
+            await dead_letter(body, message, str(exc))
             return
         bound = log.bind(event_id=str(event.event_id), correlation_id=event.correlation_id)
-        async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(settings.store_attempts),
-            wait=wait_exponential(multiplier=0.2, max=5),
-            retry=retry_if_exception_type(EventStoreUnavailable),
-            reraise=True,
-        ):
-            with attempt:
-                outcome = await record_interaction(pool, event)
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(settings.store_attempts),
+                wait=wait_exponential(multiplier=0.2, max=5),
+                retry=retry_if_exception_type(EventStoreUnavailable),
+                reraise=True,
+            ):
+                with attempt:
+                    outcome = await record_interaction(pool, event)
+        except EventStoreUnavailable:
+            raise  # transient: NACK, the record is redelivered when the store is back
+        except EventStoreError as exc:
+            await dead_letter(body, message, f"the store refused the event: {exc}")
+            return
         bound.info(
             "interaction_duplicate" if outcome.duplicate else "interaction_recorded",
             customer_id=str(outcome.customer_id),

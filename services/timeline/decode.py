@@ -19,6 +19,8 @@ def decode_interaction(body: bytes) -> InteractionEvent:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PoisonMessage(f"not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise PoisonMessage("JSON nested too deeply") from exc
     if not isinstance(data, dict):
         raise PoisonMessage("not a JSON object")
     try:

@@ -149,7 +149,8 @@ async def record_interaction(pool: AsyncConnectionPool[Conn], event: Interaction
         result = await append_locked(conn, customer_stream(resolution.customer_id), batch, ANY)
         async with conn.cursor() as cur:
             await cur.executemany(
-                "INSERT INTO identity_index (identity_key, customer_id, evidence_event_id) VALUES (%s, %s, %s)",
+                "INSERT INTO identity_index (identity_key, customer_id, evidence_event_id)"
+                " VALUES (%s, %s, %s)",
                 [(i.key, resolution.customer_id, event.event_id) for i in resolution.new_links],
             )
         return Recorded(resolution.customer_id, result.last_position, duplicate=False, resolution=resolution)
