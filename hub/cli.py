@@ -14,7 +14,9 @@ from hub import deployment
 from hub.local_secrets import load_or_create
 from hub.stack import StackSettings, ensure_infra, infra_status, stop_infra
 
-app = typer.Typer(help="Interaction Hub: event-sourced multichannel customer-interaction hub.", no_args_is_help=True)
+app = typer.Typer(
+    help="Interaction Hub: event-sourced multichannel customer-interaction hub.", no_args_is_help=True
+)
 
 
 class Deployable(StrEnum):
@@ -26,7 +28,8 @@ class Deployable(StrEnum):
 
 def _ports() -> deployment.Ports:
     return deployment.Ports(
-        ingress=int(os.environ.get("HUB_INGRESS_PORT", "8081")), api=int(os.environ.get("HUB_API_PORT", "8080"))
+        ingress=int(os.environ.get("HUB_INGRESS_PORT", "8081")),
+        api=int(os.environ.get("HUB_API_PORT", "8080")),
     )
 
 
@@ -77,7 +80,10 @@ def status() -> None:
     for component in infra_status(settings):
         typer.echo(f"{component.name:<12} {component.state:<8} pid={component.pid}  {component.address}")
     for proc in deployment.statuses(_run_dir(settings)):
-        typer.echo(f"{proc.name:<12} {'running' if proc.running else 'stopped':<8} pid={proc.pid}  log={proc.log_path}")
+        typer.echo(
+            f"{proc.name:<12} {'running' if proc.running else 'stopped':<8} pid={proc.pid}"
+            f"  log={proc.log_path}"
+        )
 
 
 @app.command()

@@ -13,7 +13,6 @@ from hub import samples
 from hub.local_secrets import LocalSecrets
 from services.ingress.verify import sign_base64, sign_hex
 
-
 DEMO_BASKET = [("SKU-1", "Blue jacket", 1, "129.90"), ("SKU-2", "Scarf", 2, "19.95")]
 """What the demo person buys at the till: 169.80 in all."""
 
@@ -34,10 +33,29 @@ def conversation(person: samples.SamplePerson, secrets: LocalSecrets, tag: str) 
     social = samples.whatsapp_message(person, f"wamid.{tag}-1", "I will come by the shop today")
     order = samples.shopify_order(person, int(tag, 16) % 10**12, DEMO_BASKET, source_name="pos")
     return [
-        Webhook("/webhooks/email/mta", email, {"X-Hub-Signature-256": sign_hex(email, secrets.mta), "Content-Type": "message/rfc822"}),
-        Webhook("/webhooks/chat/widget", chat, {"X-Hub-Signature-256": sign_hex(chat, secrets.widget), "Content-Type": "application/json"}),
-        Webhook("/webhooks/social/meta", social, {"X-Hub-Signature-256": sign_hex(social, secrets.meta_app), "Content-Type": "application/json"}),
-        Webhook("/webhooks/pos/shopify", order, {"X-Shopify-Hmac-Sha256": sign_base64(order, secrets.shopify), "Content-Type": "application/json"}),
+        Webhook(
+            "/webhooks/email/mta",
+            email,
+            {"X-Hub-Signature-256": sign_hex(email, secrets.mta), "Content-Type": "message/rfc822"},
+        ),
+        Webhook(
+            "/webhooks/chat/widget",
+            chat,
+            {"X-Hub-Signature-256": sign_hex(chat, secrets.widget), "Content-Type": "application/json"},
+        ),
+        Webhook(
+            "/webhooks/social/meta",
+            social,
+            {"X-Hub-Signature-256": sign_hex(social, secrets.meta_app), "Content-Type": "application/json"},
+        ),
+        Webhook(
+            "/webhooks/pos/shopify",
+            order,
+            {
+                "X-Shopify-Hmac-Sha256": sign_base64(order, secrets.shopify),
+                "Content-Type": "application/json",
+            },
+        ),
     ]
 
 

@@ -34,7 +34,7 @@ async def run(settings: CardProjectionSettings) -> None:
 
 
 def main() -> None:
-    settings = CardProjectionSettings()  # type: ignore[call-arg]  # pg_dsn comes from the environment
+    settings = CardProjectionSettings()  # pg_dsn comes from the environment
     configure_logging("projections", settings.log_level)
     asyncio.run(run(settings))
 

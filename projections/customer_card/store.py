@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from uuid import UUID
 
 import structlog
 from psycopg.types.json import Jsonb
 
-from dataclasses import replace
-
 from contracts import CustomerAbsorbed, IdentityLinked, InteractionEvent, UnknownEventType, parse_event
+from contracts.read.customer_card import CustomerCard
 from plumbing.eventstore import RecordedEvent
 from plumbing.eventstore.postgres import Conn
 from plumbing.projection import MIGRATIONS as CHECKPOINT_MIGRATIONS
 from projections.customer_card.evolve import Fact, evolve
-from contracts.read.customer_card import CustomerCard
 
 MIGRATIONS = (CHECKPOINT_MIGRATIONS, Path(__file__).parent / "migrations")
 _STREAM_PREFIX = "customer-"
@@ -91,7 +90,9 @@ async def _move_rows(conn: Conn, merges: Sequence[tuple[UUID, UUID]]) -> None:
         await conn.execute(
             "UPDATE card_identities SET customer_id = %s WHERE customer_id = %s", (survivor, absorbed)
         )
-        await conn.execute("UPDATE card_timeline SET customer_id = %s WHERE customer_id = %s", (survivor, absorbed))
+        await conn.execute(
+            "UPDATE card_timeline SET customer_id = %s WHERE customer_id = %s", (survivor, absorbed)
+        )
 
 
 def _involved(facts: Sequence[Fact]) -> set[UUID]:
@@ -114,8 +115,9 @@ class CustomerCardProjection:
         merges: list[tuple[UUID, UUID]] = []
         for fact in facts:
             if isinstance(fact.event, CustomerAbsorbed):
-                fact = replace(fact, absorbed=cards.get(fact.event.absorbed_id))  # noqa: PLW2901
-                merges.append((fact.event.absorbed_id, fact.customer_id))
+                absorbed_id = fact.event.absorbed_id
+                fact = replace(fact, absorbed=cards.get(absorbed_id))
+                merges.append((absorbed_id, fact.customer_id))
             before = cards.get(fact.customer_id)
             after = evolve(before, fact)
             cards[fact.customer_id] = after

@@ -10,7 +10,7 @@ from services.api.settings import ApiSettings
 
 
 def main() -> None:
-    settings = ApiSettings()  # type: ignore[call-arg]  # pg_dsn comes from the environment
+    settings = ApiSettings()  # pg_dsn comes from the environment
     configure_logging("api", settings.log_level)
     uvicorn.run(build_app(settings), host=settings.api_host, port=settings.api_port, log_config=None)
 

@@ -21,9 +21,13 @@ from services.api import store
 from services.api.cursor import BadCursor, decode_cursor, encode_cursor
 from services.api.settings import ApiSettings
 
-NOT_FOUND = {404: {"model": ErrorResponse, "description": "no such customer"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "no such customer"}
+}
 _CATCH_UP_POLL_S = 0.05
-MinPosition = Annotated[int | None, Query(ge=0, description="wait until the read model includes this log position")]
+MinPosition = Annotated[
+    int | None, Query(ge=0, description="wait until the read model includes this log position")
+]
 WaitMs = Annotated[int, Query(ge=0, le=10_000, description="how long to wait for min_position")]
 
 
@@ -63,13 +67,18 @@ async def _wait_for_position(conn: Conn, min_position: int | None, wait_ms: int)
     while await store.card_checkpoint(conn) < min_position:
         if asyncio.get_running_loop().time() >= deadline:
             raise ApiError(
-                503, "not_caught_up", f"read model has not reached position {min_position} yet", {"Retry-After": "1"}
+                503,
+                "not_caught_up",
+                f"read model has not reached position {min_position} yet",
+                {"Retry-After": "1"},
             )
         await asyncio.sleep(_CATCH_UP_POLL_S)
 
 
 def _lookup_identity(email: str | None, phone: str | None, identity: str | None, region: str) -> Identity:
-    given = [(name, value) for name, value in (("email", email), ("phone", phone), ("identity", identity)) if value]
+    given = [
+        (name, value) for name, value in (("email", email), ("phone", phone), ("identity", identity)) if value
+    ]
     if len(given) != 1:
         raise ApiError(422, "invalid_lookup", "give exactly one of email, phone or identity")
     name, value = given[0]

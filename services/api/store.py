@@ -10,7 +10,6 @@ from psycopg.rows import dict_row
 
 from plumbing.eventstore.postgres import Conn
 
-
 #: Merges are resolved at write time, so chains stay short; this only bounds a corrupt cycle.
 _MAX_MERGE_HOPS = 16
 

@@ -69,7 +69,9 @@ def _route(settings: IngressSettings, endpoint: Endpoint) -> Any:
         try:
             await publish_all(broker, settings.topics.interactions, events, settings.publish_timeout_s)
         except PublishFailed as exc:
-            log.error("publish_failed", provider=endpoint.provider, correlation_id=correlation_id, reason=str(exc))
+            log.error(
+                "publish_failed", provider=endpoint.provider, correlation_id=correlation_id, reason=str(exc)
+            )
             raise ApiError(503, "kafka_unavailable", str(exc), {"Retry-After": "5"}) from exc
         ids = [event.event_id for event in events]
         log.info("webhook_accepted", provider=endpoint.provider, event_ids=[str(i) for i in ids])
@@ -88,8 +90,10 @@ def _meta_handshake(settings: IngressSettings) -> Any:
     ) -> PlainTextResponse:
         """Meta's subscription handshake: echo the challenge when the verify token matches."""
         expected = settings.meta_verify_token
-        if mode != "subscribe" or expected is None or not hmac.compare_digest(
-            token.encode(), expected.get_secret_value().encode()
+        if (
+            mode != "subscribe"
+            or expected is None
+            or not hmac.compare_digest(token.encode(), expected.get_secret_value().encode())
         ):
             raise ApiError(403, "verification_failed", "hub.verify_token does not match")
         return PlainTextResponse(challenge)
@@ -99,7 +103,9 @@ def _meta_handshake(settings: IngressSettings) -> Any:
 
 async def _connect(broker: KafkaBroker) -> None:
     """Connect at start-up, retrying for a while: Kafka may still be starting."""
-    async for attempt in AsyncRetrying(stop=stop_after_delay(60), wait=wait_exponential(0.2, max=3), reraise=True):
+    async for attempt in AsyncRetrying(
+        stop=stop_after_delay(60), wait=wait_exponential(0.2, max=3), reraise=True
+    ):
         with attempt:
             await broker.connect()
 
@@ -135,6 +141,10 @@ def build_app(settings: IngressSettings) -> FastAPI:
             summary=endpoint.summary,
         )
     app.add_api_route(
-        "/webhooks/social/meta", _meta_handshake(settings), methods=["GET"], tags=["social"], response_model=None
+        "/webhooks/social/meta",
+        _meta_handshake(settings),
+        methods=["GET"],
+        tags=["social"],
+        response_model=None,
     )
     return app

@@ -23,7 +23,9 @@ def test_four_channels_for_one_person_end_in_one_card_with_the_purchase_total(sh
             assert answer.status_code == 200, answer.text
             assert answer.json()["accepted"] == 1
         card = wait_for_card(client, shared_hub.ports.api_url, person.email, interactions=4)
-        by_phone = client.get(f"{shared_hub.ports.api_url}/v1/customers", params={"phone": person.phone}).json()
+        by_phone = client.get(
+            f"{shared_hub.ports.api_url}/v1/customers", params={"phone": person.phone}
+        ).json()
         by_id = client.get(f"{shared_hub.ports.api_url}/v1/customers/{card['customer_id']}").json()
 
     assert card["interaction_count"] == 4
@@ -50,7 +52,9 @@ def test_the_same_webhook_delivered_twice_gives_one_interaction(shared_hub: Runn
         # A later, different message proves the writer has processed past the duplicate.
         assert send(client, shared_hub.ports.ingress_url, later).status_code == 200
         card = wait_for_card(client, shared_hub.ports.api_url, person.email, interactions=2)
-        timeline = client.get(f"{shared_hub.ports.api_url}/v1/customers/{card['customer_id']}/timeline").json()
+        timeline = client.get(
+            f"{shared_hub.ports.api_url}/v1/customers/{card['customer_id']}/timeline"
+        ).json()
 
     assert card["interaction_count"] == 2
     assert card["channels"]["chat"]["count"] == 1
@@ -86,9 +90,11 @@ def test_an_unknown_customer_is_a_404_with_a_json_error(shared_hub: RunningHub) 
     bad_lookup = httpx.get(f"{api}/v1/customers", params={"phone": "not a phone"})
 
     assert card.status_code == timeline.status_code == 404
-    assert card.json() == timeline.json() == {
-        "error": {"code": "customer_not_found", "message": f"no customer {missing}"}
-    }
+    assert (
+        card.json()
+        == timeline.json()
+        == {"error": {"code": "customer_not_found", "message": f"no customer {missing}"}}
+    )
     assert lookup.status_code == 200 and lookup.json() == {"items": []}
     assert bad_lookup.status_code == 422
     assert bad_lookup.json()["error"]["code"] == "invalid_identity"

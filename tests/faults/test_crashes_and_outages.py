@@ -36,7 +36,9 @@ def _local_kafka() -> LocalKafka:
     return LocalKafka(settings)
 
 
-def test_with_kafka_stopped_a_webhook_gets_503_and_the_providers_retry_succeeds_later(hub: RunningHub) -> None:
+def test_with_kafka_stopped_a_webhook_gets_503_and_the_providers_retry_succeeds_later(
+    hub: RunningHub,
+) -> None:
     kafka = _local_kafka()
     tag = new_tag()
     person = samples.sample_person(tag)
@@ -67,7 +69,9 @@ def test_with_kafka_stopped_a_webhook_gets_503_and_the_providers_retry_succeeds_
     _wait_until(lambda: interaction_counts(hub.dsn) == (1, 1), 30, "exactly one stored interaction")
 
 
-async def test_a_timeline_writer_killed_mid_batch_and_restarted_loses_and_doubles_nothing(hub: RunningHub) -> None:
+async def test_a_timeline_writer_killed_mid_batch_and_restarted_loses_and_doubles_nothing(
+    hub: RunningHub,
+) -> None:
     total = 2000
     events = chat_events(total, people=150, tag=uuid.uuid4().hex[:8])
     await ensure_topics(hub.infra.kafka_bootstrap, [TopicSpec(hub.topics.interactions)])

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from hub import samples
-from hub.demo import conversation, new_tag, send
+from hub.demo import conversation, new_tag
 from tests.support.deployables import RunningHub
 from tests.support.kafka import topic_end_offsets
 from tests.support.store import interaction_counts
@@ -22,7 +22,9 @@ async def test_a_forged_signature_gets_401_and_nothing_reaches_kafka_or_the_stor
         for hook in hooks:
             name = next(h for h in hook.headers if h.lower() != "content-type")
             forged = {**hook.headers, name: hook.headers[name][:-4] + "AAAA"}
-            answers.append(await client.post(hub.ports.ingress_url + hook.path, content=hook.body, headers=forged))
+            answers.append(
+                await client.post(hub.ports.ingress_url + hook.path, content=hook.body, headers=forged)
+            )
         unsigned = await client.post(hub.ports.ingress_url + hooks[0].path, content=hooks[0].body)
 
     assert [a.status_code for a in answers] == [401, 401, 401, 401]

@@ -20,7 +20,7 @@ def docker_available() -> bool:
     if docker is None:
         return False
     try:
-        probe = subprocess.run([docker, "info"], capture_output=True, timeout=10, check=False)  # noqa: S603
+        probe = subprocess.run([docker, "info"], capture_output=True, timeout=10, check=False)
     except subprocess.TimeoutExpired:
         return False
     return probe.returncode == 0
@@ -43,7 +43,10 @@ def _containers() -> Iterator[Infra]:
     from testcontainers.kafka import KafkaContainer
     from testcontainers.postgres import PostgresContainer
 
-    with PostgresContainer("postgres:16", driver=None) as pg, KafkaContainer("confluentinc/cp-kafka:7.6.0") as kafka:
+    with (
+        PostgresContainer("postgres:16", driver=None) as pg,
+        KafkaContainer("confluentinc/cp-kafka:7.6.0") as kafka,
+    ):
         yield Infra(kafka_bootstrap=kafka.get_bootstrap_server(), pg_dsn=pg.get_connection_url())
 
 

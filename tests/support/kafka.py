@@ -17,7 +17,7 @@ async def topic_end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
             if partitions:
                 break
             await asyncio.sleep(0.1)
-            await consumer._client.force_metadata_update()  # noqa: SLF001 - a fresh topic is not in the cache yet
+            await consumer._client.force_metadata_update()
             partitions = consumer.partitions_for_topic(topic)
         if not partitions:
             raise AssertionError(f"topic {topic} does not exist")

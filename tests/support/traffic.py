@@ -45,7 +45,9 @@ async def publish_events(bootstrap: str, topic: str, events: list[ChatMessageRec
     await producer.start()
     try:
         futures = [
-            await producer.send(topic, event.model_dump_json().encode(), key=event.sender.identities[0].key.encode())
+            await producer.send(
+                topic, event.model_dump_json().encode(), key=event.sender.identities[0].key.encode()
+            )
             for event in events
         ]
         for future in futures:
