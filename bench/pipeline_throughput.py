@@ -63,7 +63,9 @@ async def _produce(bootstrap: str, topic: str, bodies: list[bytes]) -> float:
     await producer.start()
     try:
         started = time.perf_counter()
-        futures = [await producer.send(topic, body, key=str(i % 64).encode()) for i, body in enumerate(bodies)]
+        futures = [
+            await producer.send(topic, body, key=str(i % 64).encode()) for i, body in enumerate(bodies)
+        ]
         await asyncio.gather(*futures)
         return len(bodies) / (time.perf_counter() - started)
     finally:
@@ -110,7 +112,9 @@ def main(count: int, people: int) -> dict[str, float]:
     started = time.monotonic()
     deployment.start_all(run_dir, env, ("timeline", "projections"))
     try:
-        stored = _wait_for(dsn, "SELECT count(*) FROM events WHERE event_type LIKE 'interaction.%'", count, 600)
+        stored = _wait_for(
+            dsn, "SELECT count(*) FROM events WHERE event_type LIKE 'interaction.%'", count, 600
+        )
         projected = _wait_for(dsn, "SELECT count(*) FROM card_timeline", count, 600)
     finally:
         deployment.stop_all(run_dir)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import structlog
+from aiokafka import ConsumerRecord
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -10,18 +14,22 @@ from faststream.message import StreamMessage
 from psycopg_pool import AsyncConnectionPool
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from contracts import InteractionEvent
 from plumbing.eventstore import EventStoreError, EventStoreUnavailable
 from plumbing.eventstore.postgres import Conn
 from plumbing.kafka import TopicSpec, ensure_topics, make_broker, subscriber_options
 from services.timeline.decode import PoisonMessage, decode_interaction
 from services.timeline.settings import TimelineSettings
-from services.timeline.store import migrate, record_interaction
+from services.timeline.store import Recorded, migrate, record_interactions
 
 log = structlog.get_logger()
 
 
-async def raw_body(message: StreamMessage[object]) -> bytes:
-    """Hand the handler the record's bytes: decoding and validation are ours, so poison is caught."""
+Decoded = tuple[InteractionEvent, bytes, "ConsumerRecord[Any, Any]"]
+
+
+async def raw_body(message: StreamMessage[object]) -> object:
+    """Hand the handler the records' bytes: decoding and validation are ours, so poison is caught."""
     return message.body
 
 
@@ -35,43 +43,71 @@ def build_app(settings: TimelineSettings) -> tuple[FastStream, KafkaBroker]:
     dead_letters = broker.publisher(settings.topics.dead_letter)
     topics = settings.topics
 
-    async def dead_letter(body: bytes, message: KafkaMessage, reason: str) -> None:
+    async def dead_letter(body: bytes, record: ConsumerRecord[Any, Any], reason: str) -> None:
         """Park a record that can never succeed, with its reason, so the partition moves on."""
-        record = message.raw_message
-        assert not isinstance(record, tuple)  # a non-batch subscriber gets one record per call
         log.warning("dead_lettered", reason=reason[:500], partition=record.partition, offset=record.offset)
         await dead_letters.publish(body, key=record.key, headers={"x-dead-letter-reason": reason[:1000]})
 
-    @broker.subscriber(  # type: ignore[untyped-decorator]  # FastStream overloads lose the type
-        topics.interactions, decoder=raw_body, **subscriber_options(settings.timeline_group)
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(settings.store_attempts),
+        wait=wait_exponential(multiplier=0.2, max=5),
+        retry=retry_if_exception_type(EventStoreUnavailable),
+        reraise=True,
     )
-    async def on_interaction(body: bytes, message: KafkaMessage) -> None:
-        try:
-            event = decode_interaction(body)
-        except PoisonMessage as exc:
-            await dead_letter(body, message, str(exc))
+
+    async def store(events: Sequence[InteractionEvent]) -> list[Recorded]:
+        """Bounded retries while the store is unreachable; then the error propagates (NACK)."""
+        return await retrying.copy()(record_interactions, pool, events)
+
+    async def store_one_by_one(batch: Sequence[Decoded]) -> list[tuple[InteractionEvent, Recorded]]:
+        """After a deterministic refusal of a batch: find the culprits, store the rest."""
+        stored = []
+        for event, body, record in batch:
+            try:
+                (outcome,) = await store([event])
+            except EventStoreUnavailable:
+                raise
+            except EventStoreError as exc:
+                await dead_letter(body, record, f"the store refused the event: {exc}")
+            else:
+                stored.append((event, outcome))
+        return stored
+
+    @broker.subscriber(  # type: ignore[untyped-decorator]  # FastStream overloads lose the type
+        topics.interactions,
+        decoder=raw_body,
+        batch=True,
+        max_records=settings.batch_size,
+        batch_timeout_ms=settings.batch_timeout_ms,
+        **subscriber_options(settings.timeline_group),
+    )
+    async def on_batch(bodies: list[bytes], message: KafkaMessage) -> None:
+        raw = message.raw_message
+        records = raw if isinstance(raw, tuple | list) else (raw,)  # in-memory test broker: one record
+        batch: list[Decoded] = []
+        for body, record in zip(bodies, records, strict=True):
+            try:
+                batch.append((decode_interaction(body), body, record))
+            except PoisonMessage as exc:
+                await dead_letter(body, record, str(exc))
+        if not batch:
             return
-        bound = log.bind(event_id=str(event.event_id), correlation_id=event.correlation_id)
+        events = [event for event, _, _ in batch]
         try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(settings.store_attempts),
-                wait=wait_exponential(multiplier=0.2, max=5),
-                retry=retry_if_exception_type(EventStoreUnavailable),
-                reraise=True,
-            ):
-                with attempt:
-                    outcome = await record_interaction(pool, event)
+            stored = list(zip(events, await store(events), strict=True))
         except EventStoreUnavailable:
-            raise  # transient: NACK, the record is redelivered when the store is back
-        except EventStoreError as exc:
-            await dead_letter(body, message, f"the store refused the event: {exc}")
-            return
-        bound.info(
-            "interaction_duplicate" if outcome.duplicate else "interaction_recorded",
-            customer_id=str(outcome.customer_id),
-            position=outcome.position,
-            merged=[str(m.absorbed) for m in outcome.resolution.merges] if outcome.resolution else [],
-        )
+            raise  # transient: NACK, the batch is redelivered when the store is back
+        except EventStoreError:
+            stored = await store_one_by_one(batch)
+        for event, outcome in stored:
+            log.info(
+                "interaction_duplicate" if outcome.duplicate else "interaction_recorded",
+                event_id=str(event.event_id),
+                correlation_id=event.correlation_id,
+                customer_id=str(outcome.customer_id),
+                position=outcome.position,
+                merged=[str(m.absorbed) for m in outcome.resolution.merges] if outcome.resolution else [],
+            )
 
     app = FastStream(broker)
 

@@ -13,3 +13,5 @@ class TimelineSettings(StoreSettings):
     timeline_group: str = "timeline-writer"
     store_attempts: int = Field(default=6, ge=1, description="tries of one append before redelivery")
     pool_size: int = Field(default=4, ge=1)
+    batch_size: int = Field(default=500, ge=1, le=10_000, description="records per transaction")
+    batch_timeout_ms: int = Field(default=100, ge=1, description="how long a batch waits to fill")

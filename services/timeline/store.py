@@ -122,35 +122,50 @@ async def _merge(conn: Conn, event: InteractionEvent, survivor: UUID, merge: Mer
     return NewEvent(absorbed, {"customer_id": str(survivor)})
 
 
-async def record_interaction(pool: AsyncConnectionPool[Conn], event: InteractionEvent) -> Recorded:
-    """Resolve the sender, merge customers it proves to be one, and append, in ONE transaction
-    with the identity index.
-
-    So an identity never points at a customer whose events were not written, and a redelivered
-    event (same ``event_id``) changes nothing.
-    """
-    async with translated_errors(), pool.connection() as conn, conn.transaction():
-        await lock_appends(conn)
-        stored = await stored_positions(conn, [event.event_id])
-        if stored:
-            position, stream_id, _ = stored[event.event_id]
-            return Recorded(UUID(stream_id.removeprefix("customer-")), position, duplicate=True)
-        identities = event.sender.identities
-        owners = await _owners(conn, [i.key for i in identities])
-        resolution = resolve(
-            identities,
-            owners,
-            await _seniority(conn, set(owners.values())),
-            new_customer_id=derived_event_id(event.event_id, "customer"),
-        )
-        survivor = resolution.customer_id
-        merged = [await _merge(conn, event, survivor, merge) for merge in resolution.merges]
-        batch = [*merged, *_link_events(event, resolution), NewEvent(event, {"customer_id": str(survivor)})]
-        result = await append_locked(conn, customer_stream(resolution.customer_id), batch, ANY)
+async def _record_locked(conn: Conn, event: InteractionEvent) -> Recorded:
+    """Record one interaction inside a transaction that holds the append lock."""
+    stored = await stored_positions(conn, [event.event_id])
+    if stored:
+        position, stream_id, _ = stored[event.event_id]
+        return Recorded(UUID(stream_id.removeprefix("customer-")), position, duplicate=True)
+    identities = event.sender.identities
+    owners = await _owners(conn, [i.key for i in identities])
+    resolution = resolve(
+        identities,
+        owners,
+        await _seniority(conn, set(owners.values())),
+        new_customer_id=derived_event_id(event.event_id, "customer"),
+    )
+    survivor = resolution.customer_id
+    merged = [await _merge(conn, event, survivor, merge) for merge in resolution.merges]
+    batch = [*merged, *_link_events(event, resolution), NewEvent(event, {"customer_id": str(survivor)})]
+    result = await append_locked(conn, customer_stream(resolution.customer_id), batch, ANY)
+    if resolution.new_links:
         async with conn.cursor() as cur:
             await cur.executemany(
                 "INSERT INTO identity_index (identity_key, customer_id, evidence_event_id)"
                 " VALUES (%s, %s, %s)",
                 [(i.key, resolution.customer_id, event.event_id) for i in resolution.new_links],
             )
-        return Recorded(resolution.customer_id, result.last_position, duplicate=False, resolution=resolution)
+    return Recorded(resolution.customer_id, result.last_position, duplicate=False, resolution=resolution)
+
+
+async def record_interactions(
+    pool: AsyncConnectionPool[Conn], events: Sequence[InteractionEvent]
+) -> list[Recorded]:
+    """Record a batch of interactions in ONE transaction, in order: all of them or none.
+
+    For each event: resolve the sender, merge customers it proves to be one, and append, together
+    with the identity index. So an identity never points at a customer whose events were not
+    written, and a redelivered event (same ``event_id``) changes nothing. One transaction per
+    batch amortises the commit (fsync) and the append lock over many events.
+    """
+    async with translated_errors(), pool.connection() as conn, conn.transaction():
+        await lock_appends(conn)
+        return [await _record_locked(conn, event) for event in events]
+
+
+async def record_interaction(pool: AsyncConnectionPool[Conn], event: InteractionEvent) -> Recorded:
+    """:func:`record_interactions` for a single event."""
+    (recorded,) = await record_interactions(pool, [event])
+    return recorded

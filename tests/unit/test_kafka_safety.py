@@ -14,7 +14,7 @@ with ``enable_auto_commit`` derived from the ack policy (``KafkaSubscriberConfig
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -189,13 +189,16 @@ async def test_aiokafka_clients_built_from_the_timeline_app_are_the_safe_ones() 
 
 @dataclass
 class FakeStore:
-    """Stands in for ``record_interaction``: it records calls and never reaches PostgreSQL."""
+    """Stands in for ``record_interactions``: it records calls and never reaches PostgreSQL."""
 
     calls: list[InteractionEvent] = field(default_factory=list)
 
-    async def record_interaction(self, pool: object, event: InteractionEvent) -> Recorded:
-        self.calls.append(event)
-        return Recorded(customer_id=uuid.uuid4(), position=len(self.calls), duplicate=False)
+    async def record_interactions(self, pool: object, events: Sequence[InteractionEvent]) -> list[Recorded]:
+        recorded = []
+        for event in events:
+            self.calls.append(event)
+            recorded.append(Recorded(customer_id=uuid.uuid4(), position=len(self.calls), duplicate=False))
+        return recorded
 
 
 @dataclass
@@ -206,7 +209,7 @@ class DeadLetters:
 @pytest.fixture
 def store(monkeypatch: pytest.MonkeyPatch) -> FakeStore:
     fake = FakeStore()
-    monkeypatch.setattr(timeline_app, "record_interaction", fake.record_interaction)
+    monkeypatch.setattr(timeline_app, "record_interactions", fake.record_interactions)
     return fake
 
 
