@@ -14,47 +14,21 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
 from aiokafka import AIOKafkaProducer
 from psycopg import sql
 
-from contracts import ChatMessageReceived, IdentityKind, Sender, event_id_for, normalise_identity
 from hub import deployment
 from hub.local_secrets import LocalSecrets
+from hub.samples import chat_events
 from hub.stack import Infra, ensure_infra
 from plumbing.kafka import SAFE_PRODUCER, TopicSpec, ensure_topics
 
 
 def _events(count: int, people: int, tag: str) -> list[bytes]:
-    now = datetime.now(UTC)
-    out = []
-    for n in range(count):
-        person = n % people
-        message_id = f"{tag}-{n}"
-        out.append(
-            ChatMessageReceived(
-                event_id=event_id_for("widget", message_id),
-                occurred_at=now,
-                received_at=now,
-                correlation_id=message_id,
-                provider="widget",
-                provider_message_id=message_id,
-                sender=Sender(
-                    identities=(
-                        normalise_identity(IdentityKind.EMAIL, f"p{person}.{tag}@example.com"),
-                        normalise_identity(IdentityKind.HANDLE, f"v{person}-{tag}", provider="widget"),
-                    )
-                ),
-                summary=f"message {n}",
-                conversation_id=f"v{person}-{tag}",
-            )
-            .model_dump_json()
-            .encode()
-        )
-    return out
+    return [event.model_dump_json().encode() for event in chat_events(count, people, tag)]
 
 
 async def _produce(bootstrap: str, topic: str, bodies: list[bytes]) -> float:

@@ -18,6 +18,8 @@ from decimal import Decimal
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 
+from contracts import ChatMessageReceived, IdentityKind, Sender, event_id_for, normalise_identity
+
 _FIRST_NAMES = ("Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Radia", "Tim")
 _LAST_NAMES = ("Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson", "Perlman")
 # Real North American area codes; the 555 exchange keeps every sample number fictional.
@@ -191,3 +193,33 @@ def shopify_order(
 
 def _json(document: object) -> bytes:
     return json.dumps(document, separators=(",", ":")).encode()
+
+
+def chat_events(count: int, people: int, tag: str) -> list[ChatMessageReceived]:
+    """``count`` chat-widget events spread over ``people`` senders, so identities repeat and resolve:
+    the traffic the fault tests and the benchmarks push straight into Kafka."""
+    now = datetime.now(UTC)
+    events = []
+    for n in range(count):
+        person = sample_person(f"{tag}-{n % people}")
+        message_id = f"{tag}-{n}"
+        events.append(
+            ChatMessageReceived(
+                event_id=event_id_for("widget", message_id),
+                occurred_at=now,
+                received_at=now,
+                correlation_id=message_id,
+                provider="widget",
+                provider_message_id=message_id,
+                sender=Sender(
+                    identities=(
+                        normalise_identity(IdentityKind.EMAIL, person.email),
+                        normalise_identity(IdentityKind.HANDLE, person.visitor_id, provider="widget"),
+                    ),
+                    display_name=person.name,
+                ),
+                summary=f"message {n}",
+                conversation_id=person.visitor_id,
+            )
+        )
+    return events
