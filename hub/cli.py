@@ -10,13 +10,14 @@ from pathlib import Path
 
 import typer
 
-from hub import deployment
+from hub import deployment, keys
 from hub.local_secrets import load_or_create
 from hub.stack import StackSettings, ensure_infra, infra_status, stop_infra
 
 app = typer.Typer(
     help="Interaction Hub: event-sourced multichannel customer-interaction hub.", no_args_is_help=True
 )
+app.add_typer(keys.app, name="keys")
 
 
 class Deployable(StrEnum):
@@ -56,10 +57,15 @@ def up(demo: bool = typer.Option(False, help="send the sample conversation and p
     deployment.wait_http_ok(f"{ports.ingress_url}/health", 90, run_dir, "ingress")
     deployment.wait_http_ok(f"{ports.api_url}/health", 90, run_dir, "api")
     if demo:
-        from hub.demo import run_demo
+        from hub.demo import demo_key, run_demo
 
-        card = run_demo(ports.ingress_url, ports.api_url, secrets)
+        key_file = demo_key(settings.paths.root, infra.pg_dsn)
+        card = run_demo(ports.ingress_url, ports.api_url, secrets, key_file.read_text().strip())
         typer.echo(json.dumps(card, indent=2))
+        typer.echo(f"the card was read with the demo's admin API key, kept in {key_file} (mode 0600):")
+        url = f"{ports.api_url}/v1/customers/{card['customer_id']}"
+        typer.echo(f'  curl -H "Authorization: Bearer $(cat {key_file})" {url}')
+        typer.echo("  more keys and roles: hub keys create --principal NAME --role ROLE   (see README)")
     typer.echo(f"read API: {ports.api_url}/docs   ingress: {ports.ingress_url}/docs")
     typer.echo(f"logs: {run_dir}   stop with: hub down")
 

@@ -16,6 +16,7 @@ import httpx
 from hub.local_secrets import LocalSecrets
 from hub.stack import Infra
 from hub.stack.processes import ProcessStatus, process_status, start_process, stop_process
+from plumbing.access import MIGRATIONS as ACCESS
 from plumbing.eventstore.postgres import MIGRATIONS as EVENT_STORE
 from plumbing.migrations import apply_migrations
 from projections.customer_card.store import MIGRATIONS as CARD
@@ -59,7 +60,7 @@ def service_env(infra: Infra, secrets: LocalSecrets, ports: Ports, **extra: str)
 
 def migrate_all(dsn: str) -> None:
     """Every schema the deployables use, so the API answers before the projection's first batch."""
-    apply_migrations(dsn, EVENT_STORE, TIMELINE, *CARD)
+    apply_migrations(dsn, EVENT_STORE, TIMELINE, *CARD, ACCESS)
 
 
 def start_all(run_dir: Path, env: dict[str, str], names: tuple[str, ...] = tuple(DEPLOYABLES)) -> None:

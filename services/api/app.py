@@ -1,4 +1,10 @@
-"""The read API other teams use: customer cards, lookup by identity, and the timeline."""
+"""The read API other teams use: customer cards, lookup by identity, and the timeline.
+
+Every route is a :class:`~plumbing.access.fastapi.GuardedRoute`: the caller is authenticated and
+authorised before the handler runs; handlers put ``access.rows(...)`` into their SQL and pass what
+they return through ``access.view(...)``. A customer outside the caller's rows answers exactly like
+one that does not exist; every card or timeline read is appended to the access log.
+"""
 
 from __future__ import annotations
 
@@ -10,19 +16,30 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool
-from pydantic import BaseModel
+from pydantic import BaseModel, create_model
 
 from contracts import Identity, IdentityKind, InvalidIdentity, normalise_identity
 from contracts.read.customer_card import CustomerCard
+from plumbing.access import MIGRATIONS as ACCESS_MIGRATIONS
+from plumbing.access.access_log import Outcome
+from plumbing.access.control import AccessControl, Clock, utc_now
+from plumbing.access.fastapi import Access, AccessDep, GuardedRoute, guarded_router, public, secured
+from plumbing.access.jwt import JwtVerifier
+from plumbing.access.masks import optional_view
+from plumbing.access.policy import Permission, Policy, RowResource, load_policy
+from plumbing.access.principal import RowScope
 from plumbing.eventstore.postgres import Conn
 from plumbing.http import ApiError, ErrorResponse, install_error_handlers
-from services.api import store
+from plumbing.migrations import apply_migrations_async
+from services.api import admin, audit, store
 from services.api.cursor import BadCursor, decode_cursor, encode_cursor
 from services.api.settings import ApiSettings
 
+CARD_VIEW = "customer_card"
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorResponse, "description": "no such customer"}
+    404: {"model": ErrorResponse, "description": "no such customer (or not one the caller may see)"}
 }
 _CATCH_UP_POLL_S = 0.05
 MinPosition = Annotated[
@@ -30,9 +47,9 @@ MinPosition = Annotated[
 ]
 WaitMs = Annotated[int, Query(ge=0, le=10_000, description="how long to wait for min_position")]
 
-
-class CustomerList(BaseModel):
-    items: list[CustomerCard]
+#: The card as a caller sees it: the fields their role may not see are absent.
+CustomerCardView = optional_view(CustomerCard, "CustomerCardView")
+CustomerList = create_model("CustomerList", items=(list[CustomerCardView], ...))  # type: ignore[valid-type]
 
 
 class TimelineItem(BaseModel):
@@ -56,6 +73,7 @@ def _pool(request: Request) -> AsyncConnectionPool[Conn]:
 
 
 def _customer_not_found(customer_id: UUID) -> ApiError:
+    """The one answer for "no such customer" and "not a customer you may see"."""
     return ApiError(404, "customer_not_found", f"no customer {customer_id}")
 
 
@@ -90,37 +108,84 @@ def _lookup_identity(email: str | None, phone: str | None, identity: str | None,
         raise ApiError(422, "invalid_identity", f"{name}: {exc}") from exc
 
 
-def customers_router(settings: ApiSettings) -> APIRouter:
-    router = APIRouter(prefix="/v1/customers", tags=["customers"])
+async def _outcome_of_miss(conn: Conn, customer_id: UUID) -> Outcome:
+    """For the access log only: whether a miss was a hidden customer or none at all."""
+    exists = await store.card(conn, customer_id, RowScope.everything()) is not None
+    return Outcome.HIDDEN if exists else Outcome.NOT_FOUND
 
-    @router.get("", response_model=CustomerList)
+
+async def _read_card(conn: Conn, access: Access, customer_id: UUID) -> dict[str, Any]:
+    """The card the caller may see, recorded in the access log; 404 otherwise (also recorded)."""
+    found = await store.card(conn, customer_id, access.rows(RowResource.CUSTOMERS))
+    if found is None:
+        await access.record(conn, await _outcome_of_miss(conn, customer_id), customer_id)
+        raise _customer_not_found(customer_id)
+    await access.record(conn, Outcome.OK, customer_id, UUID(found["customer_id"]))
+    return found
+
+
+def _card_view(access: Access, found: dict[str, Any]) -> dict[str, Any]:
+    """The card as it leaves the API: validated against the contract, then masked for the caller."""
+    return access.view(CARD_VIEW, CustomerCard.model_validate(found).model_dump(mode="json"))
+
+
+def customers_router(settings: ApiSettings) -> APIRouter:
+    router = guarded_router(tags=["customers"])
+
+    @router.get(
+        "/v1/customers",
+        response_model=CustomerList,
+        openapi_extra=secured(Permission.READ_CARD, audited=True),
+    )
     async def lookup_customers(
         request: Request,
+        access: AccessDep,
         email: str | None = None,
         phone: str | None = None,
         identity: Annotated[str | None, Query(description="kind:value or kind:provider:value")] = None,
-    ) -> dict[str, Any]:
+    ) -> JSONResponse:
         """Find the customer an identity belongs to (zero or one item)."""
-        key = _lookup_identity(email, phone, identity, settings.default_region).key
+        key = _lookup_identity(email, phone, identity, settings.default_region)
         async with _pool(request).connection() as conn:
-            found = await store.card_by_identity(conn, key)
-        return {"items": [found] if found else []}
+            found = await store.card_by_identity(conn, key.key, access.rows(RowResource.CUSTOMERS))
+            if found is None:
+                # For the access log only; the caller gets the same empty list either way.
+                hidden = await store.card_by_identity(conn, key.key, RowScope.everything())
+                hidden_id = UUID(hidden["customer_id"]) if hidden else None
+                await access.record(conn, Outcome.HIDDEN if hidden else Outcome.NOT_FOUND, hidden_id)
+            else:
+                found_id = UUID(found["customer_id"])
+                await access.record(conn, Outcome.OK, found_id, found_id)
+        return JSONResponse({"items": [_card_view(access, found)] if found else []})
 
-    @router.get("/{customer_id}", response_model=CustomerCard, responses=NOT_FOUND)
+    @router.get(
+        "/v1/customers/{customer_id}",
+        response_model=CustomerCardView,
+        responses=NOT_FOUND,
+        openapi_extra=secured(Permission.READ_CARD, audited=True),
+    )
     async def get_customer(
-        request: Request, customer_id: UUID, min_position: MinPosition = None, wait_ms: WaitMs = 2000
-    ) -> dict[str, Any]:
-        """The unified customer card."""
+        request: Request,
+        access: AccessDep,
+        customer_id: UUID,
+        min_position: MinPosition = None,
+        wait_ms: WaitMs = 2000,
+    ) -> JSONResponse:
+        """The unified customer card, without the fields the caller's role may not see."""
         async with _pool(request).connection() as conn:
             await _wait_for_position(conn, min_position, wait_ms)
-            found = await store.card(conn, customer_id)
-        if found is None:
-            raise _customer_not_found(customer_id)
-        return found
+            found = await _read_card(conn, access, customer_id)
+        return JSONResponse(_card_view(access, found))
 
-    @router.get("/{customer_id}/timeline", response_model=TimelinePage, responses=NOT_FOUND)
+    @router.get(
+        "/v1/customers/{customer_id}/timeline",
+        response_model=TimelinePage,
+        responses=NOT_FOUND,
+        openapi_extra=secured(Permission.READ_TIMELINE, audited=True),
+    )
     async def get_timeline(
         request: Request,
+        access: AccessDep,
         customer_id: UUID,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         cursor: str | None = None,
@@ -131,9 +196,7 @@ def customers_router(settings: ApiSettings) -> APIRouter:
         except BadCursor as exc:
             raise ApiError(422, "invalid_cursor", str(exc)) from exc
         async with _pool(request).connection() as conn:
-            found = await store.card(conn, customer_id)
-            if found is None:
-                raise _customer_not_found(customer_id)
+            found = await _read_card(conn, access, customer_id)
             page = await store.timeline(conn, UUID(found["customer_id"]), before, limit)
         return {
             "items": page.items,
@@ -143,24 +206,36 @@ def customers_router(settings: ApiSettings) -> APIRouter:
     return router
 
 
-def build_app(settings: ApiSettings) -> FastAPI:
-    """The API app; the pool opens with the app's lifespan."""
+def build_app(settings: ApiSettings, *, policy: Policy | None = None, clock: Clock = utc_now) -> FastAPI:
+    """The API app; the pool and access control open with the app's lifespan.
+
+    ``policy`` defaults to the file of ``HUB_ACCESS_POLICY_FILE`` (else ``deploy/access-policy.toml``);
+    ``clock`` decides key expiry (tests move it).
+    """
+    policy = policy or load_policy(settings.access_policy_file)
+    policy.check_view(CARD_VIEW, CustomerCard)
+    jwt = JwtVerifier(settings) if settings.jwt_enabled else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         dsn = settings.pg_dsn.get_secret_value()
+        await apply_migrations_async(dsn, ACCESS_MIGRATIONS)  # the API owns keys and the access log
         async with AsyncConnectionPool[Conn](dsn, min_size=1, max_size=settings.api_pool_size) as pool:
             app.state.pool = pool
+            app.state.access_control = AccessControl(policy, pool, jwt=jwt, clock=clock)
             yield
 
     app = FastAPI(title="Interaction Hub read API", version="1", lifespan=lifespan)
+    app.router.route_class = GuardedRoute  # routes declared on the app itself are guarded too
     install_error_handlers(app)
 
-    @app.get("/health", tags=["health"])
+    @app.get("/health", tags=["health"], openapi_extra=public("liveness probe; no customer data"))
     async def health(request: Request) -> dict[str, Any]:
         """Liveness plus the log position the customer cards include."""
         async with _pool(request).connection() as conn:
             return {"status": "ok", "card_checkpoint": await store.card_checkpoint(conn)}
 
     app.include_router(customers_router(settings))
+    app.include_router(admin.router())
+    app.include_router(audit.router())
     return app

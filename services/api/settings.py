@@ -1,13 +1,18 @@
-"""Settings of the read API."""
+"""Settings of the read API: where it listens, PostgreSQL, and access control (policy, JWTs)."""
 
 from __future__ import annotations
 
 from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
+from plumbing.access.settings import AccessSettings
 from plumbing.settings import StoreSettings
 
 
-class ApiSettings(StoreSettings):
+class ApiSettings(StoreSettings, AccessSettings):
+    # Both parents read HUB_*; say it once more so neither parent's config silently wins.
+    model_config = SettingsConfigDict(env_prefix="HUB_", env_nested_delimiter="__", extra="ignore")
+
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8080, ge=1, le=65535)
     api_pool_size: int = Field(default=8, ge=1)

@@ -64,7 +64,8 @@ def test_with_kafka_stopped_a_webhook_gets_503_and_the_providers_retry_succeeds_
                 break
             time.sleep(1)
         assert retried is not None and retried.status_code == 200, retried.text if retried else None
-        card = wait_for_card(client, hub.ports.api_url, person.email, interactions=1)
+    with httpx.Client(timeout=60, headers=hub.api_headers) as reader:
+        card = wait_for_card(reader, hub.ports.api_url, person.email, interactions=1)
     assert card["interaction_count"] == 1
     _wait_until(lambda: interaction_counts(hub.dsn) == (1, 1), 30, "exactly one stored interaction")
 

@@ -8,6 +8,7 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from hub import deployment
@@ -15,6 +16,7 @@ from hub.local_secrets import LocalSecrets
 from hub.stack import Infra
 from hub.stack.processes import process_status, stop_process
 from plumbing.settings import Topics
+from tests.support.access import issue_key
 
 
 def free_port() -> int:
@@ -46,6 +48,15 @@ class RunningHub:
             HUB_TIMELINE_GROUP=self.group,
             HUB_LOG_LEVEL=os.environ.get("HUB_TEST_LOG_LEVEL", "INFO"),
         )
+
+    @cached_property
+    def api_key(self) -> str:
+        """A key of this hub's database that reads every customer with every field."""
+        return issue_key(self.dsn, "e2e-reader")
+
+    @property
+    def api_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
 
     def start(self, *names: str) -> None:
         deployment.start_all(self.run_dir, self.env, names or tuple(deployment.DEPLOYABLES))

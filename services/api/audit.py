@@ -1,0 +1,67 @@
+"""The auditors' view of the access log: who read which customer, when, through which credential."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request
+from pydantic import AwareDatetime, BaseModel
+
+from plumbing.access import access_log
+from plumbing.access.access_log import AccessQuery, Outcome
+from plumbing.access.fastapi import AccessDep, control_of, guarded_router, secured
+from plumbing.access.policy import Permission
+from plumbing.access.principal import PRINCIPAL_ID_PATTERN
+from plumbing.http import ApiError
+from services.api.cursor import BadCursor, decode_cursor, encode_cursor
+
+
+class AccessEntryOut(BaseModel):
+    id: int
+    at: datetime
+    principal_id: str
+    principal_kind: str
+    key_id: str | None
+    token_subject: str | None
+    route: str
+    customer_id: UUID | None
+    served_customer_id: UUID | None
+    outcome: Outcome
+    request_id: str | None
+
+
+class AccessLogPage(BaseModel):
+    items: list[AccessEntryOut]
+    next_cursor: str | None
+
+
+def router() -> APIRouter:
+    routes = guarded_router(tags=["audit"])
+
+    @routes.get("/v1/audit/access-log", response_model=AccessLogPage, openapi_extra=secured(Permission.AUDIT))
+    async def read_access_log(
+        request: Request,
+        access: AccessDep,
+        customer_id: Annotated[UUID | None, Query(description="as asked for, or as served")] = None,
+        principal_id: Annotated[str | None, Query(pattern=PRINCIPAL_ID_PATTERN)] = None,
+        since: Annotated[AwareDatetime | None, Query(description="from this time, inclusive")] = None,
+        until: Annotated[AwareDatetime | None, Query(description="up to this time, exclusive")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        cursor: str | None = None,
+    ) -> AccessLogPage:
+        """Access log entries, newest first, with cursor pagination."""
+        try:
+            before = decode_cursor(cursor) if cursor else None
+        except BadCursor as exc:
+            raise ApiError(422, "invalid_cursor", str(exc)) from exc
+        query = AccessQuery(customer_id, principal_id, since, until, before, limit)
+        async with control_of(request).pool.connection() as conn:
+            entries, next_before = await access_log.search(conn, query)
+        return AccessLogPage(
+            items=[AccessEntryOut.model_validate(entry, from_attributes=True) for entry in entries],
+            next_cursor=encode_cursor(next_before) if next_before is not None else None,
+        )
+
+    return routes

@@ -1,0 +1,349 @@
+"""The authorisation matrix: every route of the read API x every role x (own row, other's row, unknown).
+
+Expectations are written out here, from the issue, not read from the policy file: the test is the
+specification the policy must meet. A route in the OpenAPI without a line in ROUTES fails the test,
+so no route can be added without deciding who may call it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
+from hub import samples
+from plumbing.eventstore.postgres import Conn
+from tests.support.access import issue_key_async
+from tests.support.api_app import api_client, bearer, project, seed_customer
+
+pytestmark = pytest.mark.security
+
+ALL = {"read_card", "read_timeline", "read_payments", "run_commands", "audit", "admin"}
+#: What the issue asks of each role.
+PERMISSIONS: dict[str, set[str]] = {
+    "support_agent": {"read_card", "read_timeline"},
+    "sales_rep": {"read_card", "read_timeline", "read_payments", "run_commands"},
+    "sales_manager": {"read_card", "read_timeline", "read_payments", "run_commands"},
+    "marketing_analyst": {"read_card", "read_payments"},
+    "auditor": {"audit"},
+    "admin": ALL,
+    "service_account": {"read_card", "read_timeline"},
+}
+#: Only the channel-scoped support agent is kept to the customers of its channels (here: chat).
+SEES_OTHER_CUSTOMERS = {role: role != "support_agent" for role in PERMISSIONS}
+PAYMENTS = {"purchase_totals", "recent_purchases"}
+HIDDEN_CARD_FIELDS: dict[str, set[str]] = {
+    "support_agent": PAYMENTS,
+    "service_account": PAYMENTS,
+    "marketing_analyst": {
+        "display_name",
+        "identities",
+        "emails",
+        "phones",
+        "recent_interactions",
+        "recent_purchases",
+    },
+}
+CARD_FIELDS = {
+    "customer_id",
+    "merged_into",
+    "merged_from",
+    "display_name",
+    "created_at",
+    "updated_at",
+    "identities",
+    "channels",
+    "interaction_count",
+    "last_interaction_at",
+    "recent_interactions",
+    "purchase_count",
+    "purchase_totals",
+    "recent_purchases",
+    "last_position",
+    "emails",
+    "phones",
+}
+#: method + path -> the permission it must need. Every OpenAPI operation must be listed.
+ROUTES: dict[tuple[str, str], str | None] = {
+    ("GET", "/health"): None,
+    ("GET", "/v1/customers"): "read_card",
+    ("GET", "/v1/customers/{customer_id}"): "read_card",
+    ("GET", "/v1/customers/{customer_id}/timeline"): "read_timeline",
+    ("GET", "/v1/admin/roles"): "admin",
+    ("GET", "/v1/admin/principals"): "admin",
+    ("PUT", "/v1/admin/principals/{principal_id}"): "admin",
+    ("GET", "/v1/admin/keys"): "admin",
+    ("POST", "/v1/admin/keys"): "admin",
+    ("DELETE", "/v1/admin/keys/{key_id}"): "admin",
+    ("POST", "/v1/admin/keys/{key_id}/rotate"): "admin",
+    ("GET", "/v1/audit/access-log"): "audit",
+}
+ROWS = ("own", "other", "unknown")
+CUSTOMER_ROUTES = {
+    ("GET", "/v1/customers"),
+    ("GET", "/v1/customers/{customer_id}"),
+    ("GET", "/v1/customers/{customer_id}/timeline"),
+}
+
+
+@dataclass(frozen=True)
+class Customer:
+    customer_id: str
+    person: samples.SamplePerson
+    tag: str  # in every message text of this customer
+    bought: bool
+
+
+@dataclass
+class World:
+    dsn: str
+    own: Customer  # interacted on chat (the support agent's channel) and bought at the till
+    other: Customer  # only ever emailed
+    unknown_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    unknown_email: str = field(default_factory=lambda: f"nobody-{uuid.uuid4().hex[:8]}@example.com")
+    keys: dict[str, str] = field(default_factory=dict)
+
+    def principal(self, role: str) -> str:
+        return f"matrix-{role.replace('_', '-')}"
+
+    async def throwaway_key(self, principal_id: str, roles: list[str]) -> str:
+        issued = await issue_key_async(self.dsn, principal_id, roles, channels=["chat"], team="north")
+        return issued.key_id
+
+
+@pytest.fixture(scope="module")
+async def world(module_database: str) -> AsyncIterator[World]:
+    async with AsyncConnectionPool[Conn](module_database, min_size=1, max_size=4) as pool:
+        tag = uuid.uuid4().hex[:10]
+        own_person, other_person = samples.sample_person(f"own-{tag}"), samples.sample_person(f"other-{tag}")
+        own = await seed_customer(pool, own_person, ["chat", "pos"], f"own-{tag}")
+        other = await seed_customer(pool, other_person, ["email"], f"other-{tag}")
+        await project(pool)
+    built = World(
+        module_database,
+        Customer(str(own), own_person, f"own-{tag}", bought=True),
+        Customer(str(other), other_person, f"other-{tag}", bought=False),
+    )
+    for role in PERMISSIONS:
+        issued = await issue_key_async(
+            module_database, built.principal(role), [role], channels=["chat"], team="north"
+        )
+        built.keys[role] = issued.key
+    yield built
+
+
+@pytest.fixture(scope="module")
+async def client(world: World) -> AsyncIterator[httpx.AsyncClient]:
+    async with api_client(world.dsn) as opened:
+        yield opened
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    url: str
+    params: dict[str, str] = field(default_factory=dict)
+    body: dict[str, Any] | None = None
+    asked_id: str | None = None  # the customer id the caller put in the request
+
+
+def _customer(world: World, row: str) -> tuple[str, str]:
+    if row == "own":
+        return world.own.customer_id, world.own.person.email
+    if row == "other":
+        return world.other.customer_id, world.other.person.email
+    return world.unknown_id, world.unknown_email
+
+
+async def _call(world: World, role: str, route: tuple[str, str], row: str) -> Call:
+    """The request for ``route`` on ``row`` (for admin routes, rows are keys and principals)."""
+    method, path = route
+    customer_id, email = _customer(world, row)
+    me, bystander = world.principal(role), "matrix-bystander"
+    target = {"own": me, "other": bystander, "unknown": f"matrix-new-{uuid.uuid4().hex[:8]}"}[row]
+    if path == "/v1/customers":
+        return Call(method, path, {"email": email}, asked_id=customer_id if row != "unknown" else None)
+    if path.startswith("/v1/customers/{customer_id}"):
+        return Call(method, path.replace("{customer_id}", customer_id), asked_id=customer_id)
+    if path == "/v1/audit/access-log":
+        return Call(method, path, {"customer_id": customer_id})
+    if path == "/v1/admin/principals/{principal_id}":
+        roles = [role] if row == "own" else ["auditor"]
+        body = {"roles": roles, "channels": ["chat"], "team": "north"}
+        return Call(method, path.replace("{principal_id}", target), body=body)
+    if path == "/v1/admin/keys" and method == "GET":
+        return Call(method, path, {"principal_id": target})
+    if path == "/v1/admin/keys" and method == "POST":
+        return Call(method, path, body={"principal_id": target, "expires_in": "1h"})
+    if path.startswith("/v1/admin/keys/{key_id}"):
+        if row == "unknown":
+            key_id = uuid.uuid4().hex[:16]
+        else:
+            key_id = await world.throwaway_key(target, [role] if row == "own" else ["auditor"])
+        body = {"overlap": "1h"} if method == "POST" else None
+        return Call(method, path.replace("{key_id}", key_id), body=body)
+    return Call(method, path)
+
+
+def _expected_status(world: World, role: str, route: tuple[str, str], row: str) -> int:
+    permission = ROUTES[route]
+    if permission is not None and permission not in PERMISSIONS[role]:
+        return 403
+    path = route[1]
+    if path.startswith("/v1/customers/{customer_id}"):
+        visible = row == "own" or (row == "other" and SEES_OTHER_CUSTOMERS[role])
+        return 200 if visible else 404
+    if route == ("POST", "/v1/admin/keys"):
+        return 404 if row == "unknown" else 201
+    if route == ("DELETE", "/v1/admin/keys/{key_id}"):
+        return 404 if row == "unknown" else 204
+    if route == ("POST", "/v1/admin/keys/{key_id}/rotate"):
+        return 404 if row == "unknown" else 201
+    return 200
+
+
+def _expected_lookup_items(role: str, row: str) -> int:
+    return 1 if row == "own" or (row == "other" and SEES_OTHER_CUSTOMERS[role]) else 0
+
+
+def _secrets_of(customer: Customer) -> dict[str, set[str]]:
+    """Strings that must not appear in a response unless the named card field is visible."""
+    person = customer.person
+    return {
+        "display_name": {person.name},
+        "emails": {person.email},
+        "phones": {person.phone},
+        "identities": {person.email, person.phone, person.visitor_id},
+        "recent_interactions": {customer.tag},
+        "purchase_totals": {"169.8"} if customer.bought else set(),
+        "recent_purchases": {"169.8"} if customer.bought else set(),
+    }
+
+
+def _allowed(
+    role: str, route: tuple[str, str], call: Call, answer: httpx.Response, customer: Customer
+) -> set[str]:
+    """The personal strings of ``customer`` this answer may carry: those of fields served to ``role``."""
+    served = customer.customer_id in answer.text or call.asked_id == customer.customer_id
+    if answer.status_code != 200 or not served:
+        return set()
+    secrets = _secrets_of(customer)
+    if route in {("GET", "/v1/customers"), ("GET", "/v1/customers/{customer_id}")}:
+        visible = CARD_FIELDS - HIDDEN_CARD_FIELDS.get(role, set())
+        return set().union(*(values for name, values in secrets.items() if name in visible))
+    if route == ("GET", "/v1/customers/{customer_id}/timeline"):
+        return secrets["recent_interactions"]
+    return set()
+
+
+def _leaks(world: World, role: str, route: tuple[str, str], call: Call, answer: httpx.Response) -> list[str]:
+    """Personal data or customer ids in ``answer`` that this role must not get."""
+    found = []
+    for customer in (world.own, world.other):
+        allowed = _allowed(role, route, call, answer, customer)
+        personal = set().union(*_secrets_of(customer).values())
+        found += [repr(value) for value in sorted(personal - allowed) if value in answer.text]
+        served = answer.status_code == 200
+        if route in CUSTOMER_ROUTES and not served and customer.customer_id in answer.text:
+            if call.asked_id != customer.customer_id:
+                found.append(f"customer id {customer.customer_id}")
+    return found
+
+
+def _cards_in(route: tuple[str, str], answer: httpx.Response) -> list[dict[str, Any]]:
+    if answer.status_code != 200:
+        return []
+    if route == ("GET", "/v1/customers/{customer_id}"):
+        return [answer.json()]
+    if route == ("GET", "/v1/customers"):
+        items: list[dict[str, Any]] = answer.json()["items"]
+        return items
+    return []
+
+
+def _normalised(answer: httpx.Response, asked_id: str | None) -> tuple[int, str, dict[str, str]]:
+    """Status, body and headers with the id the caller asked for blanked out: what may differ."""
+    body = answer.text.replace(asked_id, "<id>") if asked_id else answer.text
+    headers = {k: v for k, v in answer.headers.items() if k not in {"date", "content-length"}}
+    return answer.status_code, body, headers
+
+
+async def test_every_openapi_operation_is_in_the_matrix_with_the_permission_it_declares(
+    client: httpx.AsyncClient,
+) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    declared = {
+        (method.upper(), path): operation.get("x-hub-access", {}).get("permission")
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+    }
+    assert declared == ROUTES
+
+
+@pytest.mark.parametrize("role", sorted(PERMISSIONS))
+async def test_each_role_gets_exactly_its_routes_rows_and_fields(
+    role: str, world: World, client: httpx.AsyncClient
+) -> None:
+    problems: list[str] = []
+    answers: dict[tuple[tuple[str, str], str], tuple[Call, httpx.Response]] = {}
+    for route in ROUTES:
+        for row in ROWS:
+            call = await _call(world, role, route, row)
+            answer = await client.request(
+                call.method, call.url, params=call.params, json=call.body, headers=bearer(world.keys[role])
+            )
+            answers[route, row] = (call, answer)
+            where = f"{role} {route[0]} {route[1]} [{row}]"
+            expected = _expected_status(world, role, route, row)
+            if answer.status_code != expected:
+                problems.append(f"{where}: {answer.status_code}, expected {expected}: {answer.text[:200]}")
+            if route == ("GET", "/v1/customers") and answer.status_code == 200:
+                if len(answer.json()["items"]) != _expected_lookup_items(role, row):
+                    problems.append(f"{where}: {len(answer.json()['items'])} items")
+            for card in _cards_in(route, answer):
+                hidden = HIDDEN_CARD_FIELDS.get(role, set())
+                if set(card) != CARD_FIELDS - hidden:
+                    shown, missing = set(card) & hidden, (CARD_FIELDS - hidden) - set(card)
+                    problems.append(
+                        f"{where}: masked fields present {shown}, visible fields absent {missing}"
+                    )
+            problems += [f"{where}: leaks {leak}" for leak in _leaks(world, role, route, call, answer)]
+    for route in ROUTES:  # refusals never depend on the row: hidden and unknown look the same
+        if route in CUSTOMER_ROUTES and _expected_status(world, role, route, "other") != 200:
+            (other_call, other), (unknown_call, unknown) = answers[route, "other"], answers[route, "unknown"]
+            if route == ("GET", "/v1/customers"):
+                other_call = unknown_call = Call("GET", "", asked_id=None)
+            if _normalised(other, other_call.asked_id) != _normalised(unknown, unknown_call.asked_id):
+                problems.append(f"{role} {route}: a hidden customer answers unlike an unknown one")
+        if ROUTES[route] is not None and ROUTES[route] not in PERMISSIONS[role]:
+            if len({answers[route, row][1].text for row in ROWS}) != 1:
+                problems.append(f"{role} {route}: 403 answers differ by row")
+    assert problems == [], "\n".join(problems)
+    assert _access_log_outcomes(world, role) == EXPECTED_LOG[role]
+
+
+#: Every card, lookup and timeline request of a role leaves exactly one access-log row.
+EXPECTED_LOG: dict[str, dict[str, int]] = {
+    "support_agent": {"ok": 3, "hidden": 3, "not_found": 3},
+    "marketing_analyst": {"ok": 4, "not_found": 2, "forbidden": 3},
+    "auditor": {"forbidden": 9},
+    **{
+        role: {"ok": 6, "not_found": 3} for role in ("sales_rep", "sales_manager", "admin", "service_account")
+    },
+}
+
+
+def _access_log_outcomes(world: World, role: str) -> dict[str, int]:
+    with psycopg.connect(world.dsn) as conn:
+        rows = conn.execute(
+            "SELECT outcome, count(*) FROM access_log"
+            " WHERE principal_id = %s AND route LIKE %s GROUP BY outcome",
+            (world.principal(role), "GET /v1/customers%"),
+        ).fetchall()
+    return {outcome: count for outcome, count in rows}
