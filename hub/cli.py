@@ -66,7 +66,8 @@ def up(demo: bool = typer.Option(False, help="send the sample conversation and p
         url = f"{ports.api_url}/v1/customers/{card['customer_id']}"
         typer.echo(f'  curl -H "Authorization: Bearer $(cat {key_file})" {url}')
         typer.echo("  more keys and roles: hub keys create --principal NAME --role ROLE   (see README)")
-    typer.echo(f"read API: {ports.api_url}/docs   ingress: {ports.ingress_url}/docs")
+    typer.echo(f"read API: {ports.api_url} (OpenAPI: /openapi.json, with a key)")
+    typer.echo(f"webhooks: {ports.ingress_url}")
     typer.echo(f"logs: {run_dir}   stop with: hub down")
 
 

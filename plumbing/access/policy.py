@@ -36,6 +36,7 @@ class Permission(StrEnum):
     RUN_COMMANDS = "run_commands"
     AUDIT = "audit"
     ADMIN = "admin"
+    READ_API_DOCS = "read_api_docs"  # the OpenAPI document: no data, but not for anonymous callers
 
 
 class RowResource(StrEnum):

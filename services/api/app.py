@@ -225,7 +225,15 @@ def build_app(settings: ApiSettings, *, policy: Policy | None = None, clock: Clo
             app.state.access_control = AccessControl(policy, pool, jwt=jwt, clock=clock)
             yield
 
-    app = FastAPI(title="Interaction Hub read API", version="1", lifespan=lifespan)
+    # No anonymous documentation routes: the OpenAPI document is a guarded route of its own below.
+    app = FastAPI(
+        title="Interaction Hub read API",
+        version="1",
+        lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.router.route_class = GuardedRoute  # routes declared on the app itself are guarded too
     install_error_handlers(app)
 
@@ -234,6 +242,11 @@ def build_app(settings: ApiSettings, *, policy: Policy | None = None, clock: Clo
         """Liveness plus the log position the customer cards include."""
         async with _pool(request).connection() as conn:
             return {"status": "ok", "card_checkpoint": await store.card_checkpoint(conn)}
+
+    @app.get("/openapi.json", include_in_schema=False, openapi_extra=secured(Permission.READ_API_DOCS))
+    async def openapi_document() -> dict[str, Any]:
+        """The interface description, for authenticated callers whose roles grant read_api_docs."""
+        return app.openapi()
 
     app.include_router(customers_router(settings))
     app.include_router(admin.router())

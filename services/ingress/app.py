@@ -123,7 +123,15 @@ def build_app(settings: IngressSettings) -> FastAPI:
         finally:
             await broker.stop()
 
-    app = FastAPI(title="Interaction Hub ingress", version="1", lifespan=lifespan)
+    # Only health and the signed webhooks answer: no anonymous documentation routes.
+    app = FastAPI(
+        title="Interaction Hub ingress",
+        version="1",
+        lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
     install_error_handlers(app)
 
     @app.get("/health", tags=["health"])

@@ -105,23 +105,25 @@ def test_an_unknown_customer_is_a_404_with_a_json_error(shared_hub: RunningHub) 
     assert bad_lookup.json()["error"]["code"] == "invalid_identity"
 
 
-def test_the_api_serves_its_openapi_document(shared_hub: RunningHub) -> None:
-    spec = httpx.get(f"{shared_hub.ports.api_url}/openapi.json").json()
+def test_the_api_serves_its_openapi_document_to_authenticated_callers(shared_hub: RunningHub) -> None:
+    spec = httpx.get(f"{shared_hub.ports.api_url}/openapi.json", headers=shared_hub.api_headers).json()
     assert {"/v1/customers", "/v1/customers/{customer_id}", "/v1/customers/{customer_id}/timeline"} <= set(
         spec["paths"]
     )
 
 
-def test_without_a_key_only_health_and_the_api_description_answer(shared_hub: RunningHub) -> None:
+def test_without_a_key_only_health_answers(shared_hub: RunningHub) -> None:
     api = shared_hub.ports.api_url
     anonymous = [
+        httpx.get(f"{api}/openapi.json"),
         httpx.get(f"{api}/v1/customers/00000000-0000-4000-8000-000000000000"),
         httpx.get(f"{api}/v1/customers", params={"email": "nobody@nowhere.example"}),
         httpx.get(f"{api}/v1/admin/principals"),
         httpx.get(f"{api}/v1/audit/access-log"),
     ]
 
-    assert [answer.status_code for answer in anonymous] == [401, 401, 401, 401]
+    assert [answer.status_code for answer in anonymous] == [401, 401, 401, 401, 401]
+    assert httpx.get(f"{api}/docs").status_code == httpx.get(f"{api}/redoc").status_code == 404
     assert all(a.json()["error"]["code"] == "unauthenticated" for a in anonymous)
     assert all(a.headers["www-authenticate"].startswith("Bearer") for a in anonymous)
     assert httpx.get(f"{api}/health").status_code == 200

@@ -83,7 +83,7 @@ async def test_who_has_access_to_what_shows_roles_rows_hidden_fields_and_keys(
 
     agent = next(p for p in listing if p["principal_id"] == "agent-1")
     assert agent["roles"] == ["support_agent"] and agent["channels"] == ["chat", "social"]
-    assert set(agent["access"]) == {"read_card", "read_timeline"}
+    assert set(agent["access"]) == {"read_card", "read_timeline", "read_api_docs"}
     assert agent["access"]["read_card"] == {
         "rows": {"customers": "channels"},
         "hidden": {"customer_card": ["purchase_totals", "recent_purchases"]},

@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi.routing import APIRoute
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from plumbing.access.fastapi import GuardedRoute, MissingAccessRule, guarded_router
+from plumbing.access.policy import Permission
 from services.api.app import build_app
 from services.api.settings import ApiSettings
 from services.ingress.app import build_app as build_ingress
@@ -25,8 +25,8 @@ from tests.support.api_app import api_client
 pytestmark = pytest.mark.security
 
 PUBLIC_OPERATIONS = {("GET", "/health")}
-#: FastAPI's own documentation routes: the interface description, never data.
-DOCUMENTATION = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+#: Guarded, but left out of the document it serves.
+UNDOCUMENTED = {("GET", "/openapi.json")}
 
 
 def _operations(spec: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -78,17 +78,16 @@ def test_every_operation_declares_an_enforced_policy_and_needs_a_bearer(spec: di
     } == PUBLIC_OPERATIONS
 
 
-def test_every_route_of_the_app_is_guarded_or_documentation(spec: dict[str, Any]) -> None:
+def test_every_route_of_the_app_is_guarded_and_the_api_description_too(spec: dict[str, Any]) -> None:
     app = build_app(ApiSettings(pg_dsn="postgresql://unused@127.0.0.1:1/unused"))  # type: ignore[arg-type]
     routes = list(_routes(app.routes))
 
-    for route in routes:
-        if isinstance(route, APIRoute):
-            assert isinstance(route, GuardedRoute), route.path
-        else:
-            assert isinstance(route, Route) and route.path in DOCUMENTATION, route
+    unguarded = [route for route in routes if not isinstance(route, GuardedRoute)]
+    assert unguarded == []
     guarded = {(m, r.path) for r in routes if isinstance(r, GuardedRoute) for m in r.methods}
-    assert guarded == {(m, p) for m, p, _ in _operations(spec)}
+    assert guarded == {(m, p) for m, p, _ in _operations(spec)} | UNDOCUMENTED
+    (description,) = [r for r in routes if isinstance(r, GuardedRoute) and r.path == "/openapi.json"]
+    assert description.access_rule.permission is Permission.READ_API_DOCS
 
 
 async def test_every_guarded_operation_refuses_an_anonymous_caller_before_reading_its_body(
@@ -120,5 +119,7 @@ def test_a_route_without_an_access_rule_cannot_even_be_declared() -> None:
 def test_the_ingress_exposes_only_health_and_signature_checked_webhooks() -> None:
     app = build_ingress(IngressSettings())
     paths = set(app.openapi()["paths"])
+    served = {getattr(route, "path", None) for route in app.routes}
 
     assert paths and all(p == "/health" or p.startswith("/webhooks/") for p in paths), paths
+    assert served == paths, "the ingress serves routes outside its webhooks (documentation?)"
