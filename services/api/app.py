@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -21,7 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, create_model
 
 from contracts import Identity, IdentityKind, InvalidIdentity, normalise_identity
-from contracts.read.customer_card import CustomerCard
+from contracts.read.customer_card import CustomerCard, InteractionView
 from plumbing.access import MIGRATIONS as ACCESS_MIGRATIONS
 from plumbing.access.access_log import Outcome
 from plumbing.access.control import AccessControl, Clock, utc_now
@@ -52,14 +51,8 @@ CustomerCardView = optional_view(CustomerCard, "CustomerCardView")
 CustomerList = create_model("CustomerList", items=(list[CustomerCardView], ...))  # type: ignore[valid-type]
 
 
-class TimelineItem(BaseModel):
-    position: int
-    event_id: UUID
-    event_type: str
-    channel: str
-    provider: str
-    summary: str
-    occurred_at: datetime
+#: A timeline entry has exactly the shape of a card's recent interaction.
+TimelineItem = InteractionView
 
 
 class TimelinePage(BaseModel):
