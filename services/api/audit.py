@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -10,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel
 
 from plumbing.access import access_log
-from plumbing.access.access_log import AccessQuery, Outcome
+from plumbing.access.access_log import AccessEntry, AccessQuery
 from plumbing.access.fastapi import AccessDep, control_of, guarded_router, secured
 from plumbing.access.policy import Permission
 from plumbing.access.principal import PRINCIPAL_ID_PATTERN
@@ -18,22 +17,8 @@ from plumbing.http import ApiError
 from services.api.cursor import BadCursor, decode_cursor, encode_cursor
 
 
-class AccessEntryOut(BaseModel):
-    id: int
-    at: datetime
-    principal_id: str
-    principal_kind: str
-    key_id: str | None
-    token_subject: str | None
-    route: str
-    customer_id: UUID | None
-    served_customer_id: UUID | None
-    outcome: Outcome
-    request_id: str | None
-
-
 class AccessLogPage(BaseModel):
-    items: list[AccessEntryOut]
+    items: list[AccessEntry]  # pydantic validates and documents the dataclass as it is
     next_cursor: str | None
 
 
@@ -60,7 +45,7 @@ def router() -> APIRouter:
         async with control_of(request).pool.connection() as conn:
             entries, next_before = await access_log.search(conn, query)
         return AccessLogPage(
-            items=[AccessEntryOut.model_validate(entry, from_attributes=True) for entry in entries],
+            items=list(entries),
             next_cursor=encode_cursor(next_before) if next_before is not None else None,
         )
 
