@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from psycopg_pool import AsyncConnectionPool
 
-from plumbing.eventstore.postgres import Conn
 from tests.support.access import KeyIssuer
-from tests.support.api_app import Seeded, api_client, bearer, seed_two_customers
+from tests.support.api_app import Seeded, bearer
 
 pytestmark = pytest.mark.security
-
-
-@pytest.fixture
-async def seeded(pool: AsyncConnectionPool[Conn]) -> Seeded:
-    return await seed_two_customers(pool, uuid.uuid4().hex[:8])
-
-
-@pytest.fixture
-async def client(database: str, seeded: Seeded) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(database) as opened:
-        yield opened
 
 
 @pytest.fixture

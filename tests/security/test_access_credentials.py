@@ -12,21 +12,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from psycopg_pool import AsyncConnectionPool
 
 from plumbing.access.policy import Permission, load_policy
 from plumbing.access.principal import PrincipalKind
-from plumbing.eventstore.postgres import Conn
 from tests.support.access import KeyIssuer
-from tests.support.api_app import MovableClock, Seeded, api_client, bearer, seed_two_customers
+from tests.support.api_app import MovableClock, Seeded, api_client, bearer
 from tests.support.tokens import AUDIENCE, ISSUER, TestIdentityProvider
 
 pytestmark = pytest.mark.security
-
-
-@pytest.fixture
-async def seeded(pool: AsyncConnectionPool[Conn]) -> Seeded:
-    return await seed_two_customers(pool, uuid.uuid4().hex[:8])
 
 
 @pytest.fixture
