@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,6 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
 class ErrorBody(BaseModel):
@@ -65,3 +69,13 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+
+
+def hub_app(title: str, lifespan: Lifespan) -> FastAPI:
+    """A FastAPI app with the hub's conventions: the shared error shape, and no anonymous
+    documentation routes (an app that publishes its OpenAPI document does so as a guarded route)."""
+    app = FastAPI(
+        title=title, version="1", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None
+    )
+    install_error_handlers(app)
+    return app

@@ -30,7 +30,7 @@ from plumbing.access.masks import optional_view
 from plumbing.access.policy import Permission, Policy, RowResource, load_policy
 from plumbing.access.principal import RowScope
 from plumbing.eventstore.postgres import Conn
-from plumbing.http import ApiError, ErrorResponse, install_error_handlers
+from plumbing.http import ApiError, ErrorResponse, hub_app
 from plumbing.migrations import apply_migrations_async
 from services.api import admin, audit, store
 from services.api.cursor import BadCursor, decode_cursor, encode_cursor
@@ -218,17 +218,8 @@ def build_app(settings: ApiSettings, *, policy: Policy | None = None, clock: Clo
             app.state.access_control = AccessControl(policy, pool, jwt=jwt, clock=clock)
             yield
 
-    # No anonymous documentation routes: the OpenAPI document is a guarded route of its own below.
-    app = FastAPI(
-        title="Interaction Hub read API",
-        version="1",
-        lifespan=lifespan,
-        openapi_url=None,
-        docs_url=None,
-        redoc_url=None,
-    )
+    app = hub_app("Interaction Hub read API", lifespan)  # its OpenAPI document: guarded route below
     app.router.route_class = GuardedRoute  # routes declared on the app itself are guarded too
-    install_error_handlers(app)
 
     @app.get("/health", tags=["health"], openapi_extra=public("liveness probe; no customer data"))
     async def health(request: Request) -> dict[str, Any]:

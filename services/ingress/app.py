@@ -16,7 +16,7 @@ from faststream.kafka import KafkaBroker
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, stop_after_delay, wait_exponential
 
-from plumbing.http import ApiError, ErrorResponse, install_error_handlers
+from plumbing.http import ApiError, ErrorResponse, hub_app
 from plumbing.kafka import make_broker
 from services.ingress.body import read_capped_body
 from services.ingress.endpoints import ENDPOINTS, Endpoint
@@ -123,16 +123,7 @@ def build_app(settings: IngressSettings) -> FastAPI:
         finally:
             await broker.stop()
 
-    # Only health and the signed webhooks answer: no anonymous documentation routes.
-    app = FastAPI(
-        title="Interaction Hub ingress",
-        version="1",
-        lifespan=lifespan,
-        openapi_url=None,
-        docs_url=None,
-        redoc_url=None,
-    )
-    install_error_handlers(app)
+    app = hub_app("Interaction Hub ingress", lifespan)  # only health and the signed webhooks answer
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, str]:
