@@ -5,6 +5,7 @@ Principals of the identity provider (bearer JWTs) are not listed: their roles li
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -16,6 +17,7 @@ from contracts import Channel
 from plumbing.access import api_keys, directory
 from plumbing.access.api_keys import IssuedKey, StoredKey
 from plumbing.access.control import AccessControl
+from plumbing.access.directory import PrincipalRecord
 from plumbing.access.durations import parse_duration
 from plumbing.access.fastapi import AccessDep, control_of, guarded_router, secured
 from plumbing.access.policy import Permission, Policy, RolePolicy, ScopeKind
@@ -145,6 +147,21 @@ def _duration(text: str, field: str) -> timedelta:
         raise ApiError(422, "invalid_duration", f"{field}: {exc}") from exc
 
 
+def _principal_out(record: PrincipalRecord, keys: list[StoredKey], control: AccessControl) -> PrincipalOut:
+    """A principal with what its roles give it and its keys (``keys`` are this principal's)."""
+    return PrincipalOut(
+        principal_id=record.principal_id,
+        kind=record.kind,
+        roles=record.roles,
+        team=record.team,
+        channels=record.channels,
+        access=access_summary(control.policy, record.roles),
+        keys=[_key_out(key, control) for key in keys],
+        updated_at=record.updated_at,
+        updated_by=record.updated_by,
+    )
+
+
 def _role_out(policy: Policy, role: RolePolicy) -> RoleOut:
     return RoleOut(
         description=role.description,
@@ -172,21 +189,10 @@ def router() -> APIRouter:
         async with control.pool.connection() as conn:
             principals = await directory.list_principals(conn)
             keys = await api_keys.list_keys(conn)
-        items = [
-            PrincipalOut(
-                principal_id=p.principal_id,
-                kind=p.kind,
-                roles=p.roles,
-                team=p.team,
-                channels=p.channels,
-                access=access_summary(control.policy, p.roles),
-                keys=[_key_out(k, control) for k in keys if k.principal_id == p.principal_id],
-                updated_at=p.updated_at,
-                updated_by=p.updated_by,
-            )
-            for p in principals
-        ]
-        return PrincipalList(items=items)
+        keys_of: dict[str, list[StoredKey]] = defaultdict(list)
+        for key in keys:
+            keys_of[key.principal_id].append(key)
+        return PrincipalList(items=[_principal_out(p, keys_of[p.principal_id], control) for p in principals])
 
     @routes.put("/v1/admin/principals/{principal_id}", response_model=PrincipalOut, openapi_extra=admin_only)
     async def assign_roles(
@@ -209,17 +215,7 @@ def router() -> APIRouter:
             )
             keys = await api_keys.list_keys(conn, principal_id)
         log.info("roles_assigned", target=principal_id, roles=record.roles)
-        return PrincipalOut(
-            principal_id=record.principal_id,
-            kind=record.kind,
-            roles=record.roles,
-            team=record.team,
-            channels=record.channels,
-            access=access_summary(control.policy, record.roles),
-            keys=[_key_out(k, control) for k in keys],
-            updated_at=record.updated_at,
-            updated_by=record.updated_by,
-        )
+        return _principal_out(record, keys, control)
 
     @routes.get("/v1/admin/keys", response_model=KeyList, openapi_extra=admin_only)
     async def list_keys(
