@@ -11,6 +11,8 @@ from contracts.customer import (
     CustomerEvent,
     CustomerMergedInto,
     IdentityLinked,
+    customer_stream,
+    stream_customer,
 )
 from contracts.identity import Identity, IdentityKind, InvalidIdentity, normalise_identity
 from contracts.ids import derived_event_id, event_id_for
@@ -54,9 +56,11 @@ __all__ = [
     "Sender",
     "SocialMessageReceived",
     "UnknownEventType",
+    "customer_stream",
     "derived_event_id",
     "event_class",
     "event_id_for",
     "normalise_identity",
     "parse_event",
+    "stream_customer",
 ]

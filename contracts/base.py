@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import ClassVar, Self
 from uuid import UUID
 
@@ -54,8 +53,3 @@ class Envelope(Contract):
     def type_fields(cls) -> dict[str, object]:
         """The ``event_type`` and ``schema_version`` a new instance of this class must carry."""
         return {"event_type": cls.EVENT_TYPE, "schema_version": cls.SCHEMA_VERSION}
-
-
-def utc_now() -> datetime:
-    """Timezone-aware now; naive datetimes are rejected by every contract."""
-    return datetime.now(UTC)

@@ -10,6 +10,20 @@ from pydantic import Field
 from contracts.base import Envelope
 from contracts.identity import Identity
 
+_STREAM_PREFIX = "customer-"
+
+
+def customer_stream(customer_id: UUID) -> str:
+    """The event store stream of a customer's timeline; the writer appends there, readers fold it."""
+    return f"{_STREAM_PREFIX}{customer_id}"
+
+
+def stream_customer(stream_id: str) -> UUID | None:
+    """The customer whose timeline ``stream_id`` is, or None for a stream of another kind."""
+    if not stream_id.startswith(_STREAM_PREFIX):
+        return None
+    return UUID(stream_id.removeprefix(_STREAM_PREFIX))
+
 
 class CustomerEvent(Envelope):
     """Base of events about a customer rather than an interaction."""

@@ -10,7 +10,14 @@ from uuid import UUID
 import structlog
 from psycopg.types.json import Jsonb
 
-from contracts import CustomerAbsorbed, IdentityLinked, InteractionEvent, UnknownEventType, parse_event
+from contracts import (
+    CustomerAbsorbed,
+    IdentityLinked,
+    InteractionEvent,
+    UnknownEventType,
+    parse_event,
+    stream_customer,
+)
 from contracts.read.customer_card import CustomerCard
 from plumbing.eventstore import RecordedEvent
 from plumbing.eventstore.postgres import Conn
@@ -18,20 +25,20 @@ from plumbing.projection import MIGRATIONS as CHECKPOINT_MIGRATIONS
 from projections.customer_card.evolve import Fact, evolve
 
 MIGRATIONS = (CHECKPOINT_MIGRATIONS, Path(__file__).parent / "migrations")
-_STREAM_PREFIX = "customer-"
 log = structlog.get_logger()
 
 
 def to_fact(recorded: RecordedEvent) -> Fact | None:
     """The fact for a customer-stream event this code understands; None for anything else."""
-    if not recorded.stream_id.startswith(_STREAM_PREFIX):
+    customer_id = stream_customer(recorded.stream_id)
+    if customer_id is None:
         return None
     try:
         event = parse_event(recorded.data)
     except UnknownEventType:
         log.info("event_type_skipped", event_id=str(recorded.event_id), event_type=recorded.event_type)
         return None
-    return Fact(recorded.position, UUID(recorded.stream_id.removeprefix(_STREAM_PREFIX)), event)
+    return Fact(recorded.position, customer_id, event)
 
 
 async def load_cards(conn: Conn, customer_ids: Iterable[UUID]) -> dict[UUID, CustomerCard]:

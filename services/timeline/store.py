@@ -9,7 +9,15 @@ from uuid import UUID
 
 from psycopg_pool import AsyncConnectionPool
 
-from contracts import CustomerAbsorbed, CustomerMergedInto, IdentityLinked, InteractionEvent, derived_event_id
+from contracts import (
+    CustomerAbsorbed,
+    CustomerMergedInto,
+    IdentityLinked,
+    InteractionEvent,
+    customer_stream,
+    derived_event_id,
+    stream_customer,
+)
 from plumbing.eventstore import ANY, NewEvent
 from plumbing.eventstore.postgres import (
     MIGRATIONS as EVENT_STORE_MIGRATIONS,
@@ -25,11 +33,6 @@ from plumbing.migrations import apply_migrations_async
 from services.timeline.resolve import EXACT_MATCH, NEW_CUSTOMER, Merge, Resolution, resolve
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-def customer_stream(customer_id: UUID) -> str:
-    """The stream name of a customer's timeline."""
-    return f"customer-{customer_id}"
 
 
 @dataclass(frozen=True)
@@ -54,13 +57,20 @@ async def _owners(conn: Conn, keys: Sequence[str]) -> dict[str, UUID]:
     return {key: customer for key, customer in await cur.fetchall()}
 
 
+def _customer(stream_id: str) -> UUID:
+    customer = stream_customer(stream_id)
+    if customer is None:  # the writer only ever appends to customer streams
+        raise ValueError(f"{stream_id!r} is not a customer stream")
+    return customer
+
+
 async def _seniority(conn: Conn, customers: set[UUID]) -> dict[UUID, int]:
     """customer -> first position of its stream: the older customer survives a merge."""
     cur = await conn.execute(
         "SELECT stream_id, min(position) FROM events WHERE stream_id = ANY(%s) GROUP BY stream_id",
         ([customer_stream(c) for c in customers],),
     )
-    return {UUID(stream.removeprefix("customer-")): first for stream, first in await cur.fetchall()}
+    return {_customer(stream): first for stream, first in await cur.fetchall()}
 
 
 def _derived(event: InteractionEvent, purpose: str) -> dict[str, object]:
@@ -127,7 +137,7 @@ async def _record_locked(conn: Conn, event: InteractionEvent) -> Recorded:
     stored = await stored_positions(conn, [event.event_id])
     if stored:
         position, stream_id, _ = stored[event.event_id]
-        return Recorded(UUID(stream_id.removeprefix("customer-")), position, duplicate=True)
+        return Recorded(_customer(stream_id), position, duplicate=True)
     identities = event.sender.identities
     owners = await _owners(conn, [i.key for i in identities])
     resolution = resolve(

@@ -19,6 +19,7 @@ from contracts import (
     IdentityKind,
     IdentityLinked,
     Sender,
+    customer_stream,
     derived_event_id,
     event_id_for,
     normalise_identity,
@@ -27,7 +28,7 @@ from contracts import (
 from hub.samples import sample_person
 from plumbing.eventstore.postgres import Conn
 from services.timeline.resolve import EXACT_MATCH, NEW_CUSTOMER
-from services.timeline.store import customer_stream, record_interaction
+from services.timeline.store import record_interaction
 from tests.support.store import interaction_counts, streams_are_contiguous
 from tests.support.traffic import chat_events
 
