@@ -19,10 +19,11 @@ from plumbing.eventstore.errors import (
     WrongExpectedVersion,
 )
 from plumbing.eventstore.model import ANY, NO_STREAM, AppendResult, ExpectedVersion, NewEvent, RecordedEvent
-from plumbing.eventstore.postgres import PostgresEventStore, migrate_event_store
+from plumbing.eventstore.postgres import MIGRATIONS, PostgresEventStore
 
 __all__ = [
     "ANY",
+    "MIGRATIONS",
     "NO_STREAM",
     "AppendResult",
     "EventStoreError",
@@ -33,5 +34,4 @@ __all__ = [
     "PostgresEventStore",
     "RecordedEvent",
     "WrongExpectedVersion",
-    "migrate_event_store",
 ]

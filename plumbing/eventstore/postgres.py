@@ -19,7 +19,6 @@ from plumbing.eventstore.errors import (
     WrongExpectedVersion,
 )
 from plumbing.eventstore.model import ANY, NO_STREAM, AppendResult, ExpectedVersion, NewEvent, RecordedEvent
-from plumbing.migrations import apply_migrations_async
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: Channel notified after every append, so tailing readers wake without polling.
@@ -32,11 +31,6 @@ _COLUMNS = (
 )
 
 Conn = psycopg.AsyncConnection[Any]
-
-
-async def migrate_event_store(dsn: str) -> None:
-    """Create or upgrade the event store schema."""
-    await apply_migrations_async(dsn, MIGRATIONS)
 
 
 @contextlib.asynccontextmanager
