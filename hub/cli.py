@@ -28,9 +28,11 @@ class Deployable(StrEnum):
 
 
 def _ports() -> deployment.Ports:
+    """The ports the deployables will read from HUB_INGRESS_PORT / HUB_API_PORT, or their defaults."""
+    defaults = deployment.Ports()
     return deployment.Ports(
-        ingress=int(os.environ.get("HUB_INGRESS_PORT", "8081")),
-        api=int(os.environ.get("HUB_API_PORT", "8080")),
+        ingress=int(os.environ.get("HUB_INGRESS_PORT", defaults.ingress)),
+        api=int(os.environ.get("HUB_API_PORT", defaults.api)),
     )
 
 

@@ -20,6 +20,8 @@ from plumbing.access import MIGRATIONS as ACCESS
 from plumbing.eventstore.postgres import MIGRATIONS as EVENT_STORE
 from plumbing.migrations import apply_migrations
 from projections.customer_card.store import MIGRATIONS as CARD
+from services.api.settings import ApiSettings
+from services.ingress.settings import IngressSettings
 from services.timeline.store import MIGRATIONS as TIMELINE
 
 #: name -> module run with ``python -m``; in start order (consumers before producers).
@@ -33,8 +35,10 @@ DEPLOYABLES: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Ports:
-    ingress: int = 8081
-    api: int = 8080
+    """Where the HTTP deployables listen; the defaults are the deployables' own."""
+
+    ingress: int = IngressSettings.model_fields["ingress_port"].default
+    api: int = ApiSettings.model_fields["api_port"].default
 
     @property
     def ingress_url(self) -> str:
