@@ -65,7 +65,12 @@ def _customer(stream_id: str) -> UUID:
 
 
 async def _seniority(conn: Conn, customers: set[UUID]) -> dict[UUID, int]:
-    """customer -> first position of its stream: the older customer survives a merge."""
+    """customer -> first position of its stream: the older customer survives a merge.
+
+    Only a merge needs it, so with fewer than two customers nothing is read (it scans streams).
+    """
+    if len(customers) < 2:
+        return {}
     cur = await conn.execute(
         "SELECT stream_id, min(position) FROM events WHERE stream_id = ANY(%s) GROUP BY stream_id",
         ([customer_stream(c) for c in customers],),
