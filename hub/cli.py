@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from hub import deployment, keys
+from hub import audit, deployment, keys
 from hub.local_secrets import load_or_create
 from hub.stack import StackSettings, ensure_infra, infra_status, stop_infra
 
@@ -18,6 +18,7 @@ app = typer.Typer(
     help="Interaction Hub: event-sourced multichannel customer-interaction hub.", no_args_is_help=True
 )
 app.add_typer(keys.app, name="keys")
+app.add_typer(audit.app, name="audit")
 
 
 class Deployable(StrEnum):

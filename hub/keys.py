@@ -30,19 +30,10 @@ app = typer.Typer(help="API keys of the read API: shown once, stored hashed.", n
 T = TypeVar("T")
 
 
-def _dsn() -> str:
-    from hub.stack import LocalPostgres, StackSettings
-
-    settings = StackSettings()
-    if settings.pg_dsn is not None:
-        return settings.pg_dsn.get_secret_value()
-    postgres = LocalPostgres(settings)
-    postgres.start()
-    return postgres.dsn
-
-
 def _with_conn(work: Callable[[Conn], Awaitable[T]]) -> T:
-    dsn = _dsn()
+    from hub.stack import ensure_postgres
+
+    dsn = ensure_postgres()
     apply_migrations(dsn, ACCESS_MIGRATIONS)
 
     async def run() -> T:

@@ -13,13 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-import psycopg
 import structlog
 from psycopg_pool import AsyncConnectionPool
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from plumbing.eventstore import EventStoreUnavailable, RecordedEvent
-from plumbing.eventstore.postgres import NOTIFY_CHANNEL, Conn, read_all, translated_errors
+from plumbing.eventstore.listen import open_listener, wait_for_append
+from plumbing.eventstore.postgres import Conn, read_all, translated_errors
 
 MIGRATIONS = Path(__file__).parent / "projection_migrations"
 log = structlog.get_logger()
@@ -73,23 +73,6 @@ async def apply_next_batch(pool: AsyncConnectionPool[Conn], projection: Projecti
     return len(events)
 
 
-async def _wait_for_append(listener: Conn, stop: asyncio.Event, idle_s: float) -> None:
-    """Return on the next append notification, on ``stop``, or after ``idle_s`` (a safety net
-    for a lost notification), whichever comes first."""
-
-    async def notified() -> None:
-        async for _ in listener.notifies(timeout=idle_s, stop_after=1):
-            return
-
-    waiters = {asyncio.ensure_future(notified()), asyncio.ensure_future(stop.wait())}
-    done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
-    for task in done:
-        task.result()  # a broken listener connection surfaces here
-
-
 async def _follow_once(
     pool: AsyncConnectionPool[Conn],
     dsn: str,
@@ -98,15 +81,11 @@ async def _follow_once(
     batch_size: int,
     idle_timeout: float,
 ) -> None:
-    async with translated_errors():
-        listener = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
+    listener = await open_listener(dsn)
     try:
-        async with translated_errors():
-            await listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
         while not stop.is_set():
             if await apply_next_batch(pool, projection, batch_size) == 0:
-                async with translated_errors():
-                    await _wait_for_append(listener, stop, idle_timeout)
+                await wait_for_append(listener, idle_timeout, stop)
     finally:
         await listener.close()
 

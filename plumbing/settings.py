@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -11,6 +13,7 @@ class Topics(BaseModel):
 
     interactions: str = "hub.interactions.v1"
     dead_letter: str = "hub.interactions.dlq.v1"
+    timeline: str = "hub.timeline.v1"
 
 
 class HubSettings(BaseSettings):
@@ -31,3 +34,18 @@ class StoreSettings(HubSettings):
     """
 
     pg_dsn: SecretStr
+    store_retry_s: float = Field(
+        default=30.0, ge=0, description="how long a store call retries a lost connection before failing"
+    )
+
+
+class EventStoreSettings(StoreSettings):
+    """Which event store adapter serves the store interface (``HUB_EVENT_STORE``).
+
+    PostgreSQL is the default and the only one the timeline writer can use, because it resolves identities
+    and appends in one PostgreSQL transaction. KurrentDB needs ``HUB_KURRENTDB_URI``
+    (``kurrentdb://host:2113?tls=false`` or ``kurrentdb+discover://…``).
+    """
+
+    event_store: Literal["postgres", "kurrentdb"] = "postgres"
+    kurrentdb_uri: SecretStr | None = None

@@ -6,6 +6,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -56,6 +57,14 @@ def database(infra: Infra) -> Iterator[str]:
     deployment.migrate_all(dsn)
     yield dsn
     _drop_database(infra, name)
+
+
+@pytest.fixture
+def superuser_dsn(infra: Infra, database: str) -> str:
+    """The test's database as a superuser would reach it: only for tests that play an attacker."""
+    if infra.pg_superuser_dsn is None:
+        pytest.skip("no superuser DSN is known for the given PostgreSQL: set HUB_PG_SUPERUSER_DSN")
+    return with_database(infra.pg_superuser_dsn, urlsplit(database).path.lstrip("/"))
 
 
 @pytest.fixture(scope="module")

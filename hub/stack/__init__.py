@@ -24,6 +24,7 @@ __all__ = [
     "PostgresStartError",
     "StackSettings",
     "ensure_infra",
+    "ensure_postgres",
     "infra_status",
     "stop_infra",
 ]
@@ -35,6 +36,9 @@ class Infra:
 
     kafka_bootstrap: str
     pg_dsn: str = field(repr=False)
+    #: A superuser's DSN where one is known (local stack, testcontainers, ``HUB_PG_SUPERUSER_DSN``): only
+    #: tests that must act as an attacker with full rights (tamper evidence) use it.
+    pg_superuser_dsn: str | None = field(default=None, repr=False)
 
 
 def ensure_infra(settings: StackSettings | None = None) -> Infra:
@@ -42,17 +46,28 @@ def ensure_infra(settings: StackSettings | None = None) -> Infra:
     settings = settings or StackSettings()
     if settings.pg_dsn is not None:
         dsn = settings.pg_dsn.get_secret_value()
+        superuser = settings.pg_superuser_dsn.get_secret_value() if settings.pg_superuser_dsn else None
     else:
         postgres = LocalPostgres(settings)
         postgres.start()
-        dsn = postgres.dsn
+        dsn, superuser = postgres.dsn, postgres.superuser_dsn
     if settings.kafka_bootstrap is not None:
         bootstrap = settings.kafka_bootstrap
     else:
         kafka = LocalKafka(settings)
         kafka.start()
         bootstrap = kafka.bootstrap
-    return Infra(kafka_bootstrap=bootstrap, pg_dsn=dsn)
+    return Infra(kafka_bootstrap=bootstrap, pg_dsn=dsn, pg_superuser_dsn=superuser)
+
+
+def ensure_postgres(settings: StackSettings | None = None) -> str:
+    """The store's DSN: ``HUB_PG_DSN`` if given, else the local cluster's (started if needed)."""
+    settings = settings or StackSettings()
+    if settings.pg_dsn is not None:
+        return settings.pg_dsn.get_secret_value()
+    postgres = LocalPostgres(settings)
+    postgres.start()
+    return postgres.dsn
 
 
 def stop_infra(settings: StackSettings | None = None, timeout: float = 60.0) -> None:

@@ -21,6 +21,7 @@ class StackSettings(BaseSettings):
     state_dir: Path = Field(default_factory=default_state_dir)
     kafka_bootstrap: str | None = None
     pg_dsn: SecretStr | None = None
+    pg_superuser_dsn: SecretStr | None = None
     local_kafka_port: int = Field(default=19092, ge=1, le=65535)
     local_kafka_controller_port: int = Field(default=19093, ge=1, le=65535)
     local_pg_port: int = Field(default=15432, ge=1, le=65535)

@@ -9,6 +9,12 @@ Requirements it keeps (see also the tests in tests/integration/test_event_store.
 * Positions in the global log become visible in position order: a reader tailing ``position > p``
   never skips an event that commits later. Appends take one transaction-scoped advisory lock, so
   positions are handed out in commit order (the eventsourcing library's approach: a table lock).
+  Chosen over reading below ``pg_snapshot_xmin`` (Emmett's approach) from measurements: see
+  bench/eventstore_throughput.py and deploy/local/README.md ("Event store: the append lock").
+* Subscriptions catch up, then go live, woken by LISTEN/NOTIFY (with an idle re-check as a safety net),
+  filtered by stream category and event type.
+* Events are immutable (privileges and a trigger) and hash-chained per stream (``audit.verify_chains``).
+* Lost connections are retried within a bound, then :class:`EventStoreUnavailable` is raised.
 * Driver errors are translated at this boundary into :mod:`plumbing.eventstore.errors`.
 """
 
@@ -18,14 +24,28 @@ from plumbing.eventstore.errors import (
     PartiallyStoredBatch,
     WrongExpectedVersion,
 )
-from plumbing.eventstore.model import ANY, NO_STREAM, AppendResult, ExpectedVersion, NewEvent, RecordedEvent
+from plumbing.eventstore.model import (
+    ANY,
+    EVERYTHING,
+    NO_STREAM,
+    AppendResult,
+    EventFilter,
+    EventStore,
+    ExpectedVersion,
+    NewEvent,
+    RecordedEvent,
+    stream_category,
+)
 from plumbing.eventstore.postgres import MIGRATIONS, PostgresEventStore
 
 __all__ = [
     "ANY",
+    "EVERYTHING",
     "MIGRATIONS",
     "NO_STREAM",
     "AppendResult",
+    "EventFilter",
+    "EventStore",
     "EventStoreError",
     "EventStoreUnavailable",
     "ExpectedVersion",
@@ -34,4 +54,5 @@ __all__ = [
     "PostgresEventStore",
     "RecordedEvent",
     "WrongExpectedVersion",
+    "stream_category",
 ]

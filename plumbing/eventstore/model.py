@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from uuid import UUID
 
 from contracts import Envelope
@@ -63,3 +64,54 @@ class AppendResult:
     @property
     def last_position(self) -> int:
         return self.positions[-1]
+
+
+def stream_category(stream_id: str) -> str:
+    """The category of a stream: its id up to the first ``-`` (``customer-…`` → ``customer``).
+
+    The same convention as KurrentDB's ``$ce-`` projections, so filters mean the same on both stores.
+    """
+    return stream_id.partition("-")[0]
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events a subscription delivers: empty sets mean "every category" / "every type"."""
+
+    categories: frozenset[str] = frozenset()
+    event_types: frozenset[str] = frozenset()
+
+    def matches(self, stream_id: str, event_type: str) -> bool:
+        category_ok = not self.categories or stream_category(stream_id) in self.categories
+        return category_ok and (not self.event_types or event_type in self.event_types)
+
+
+EVERYTHING: Final = EventFilter()
+
+
+class EventStore(Protocol):
+    """What every event store adapter guarantees (written once as tests in tests/contract/).
+
+    * ``append`` is atomic and idempotent by event id (an exact repeat returns the original positions and
+      ``already_stored``; a batch mixing stored and new events raises ``PartiallyStoredBatch``), with an
+      optimistic ``expected`` version per stream (``WrongExpectedVersion``).
+    * Positions of the global log increase with commit order (not necessarily by one); ``read_all`` and
+      ``subscribe`` never skip an event that commits after a later one became visible.
+    * ``subscribe`` catches up from ``after_position`` and then stays live until the consumer stops
+      iterating or the store is closed; resuming from the last delivered position misses nothing.
+    * Transient outages are retried within a bound, then raise ``EventStoreUnavailable``.
+    """
+
+    async def append(
+        self, stream_id: str, events: Sequence[NewEvent], expected: ExpectedVersion = ANY
+    ) -> AppendResult: ...
+
+    async def read_stream(self, stream_id: str, from_version: int = 0) -> list[RecordedEvent]: ...
+
+    async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]: ...
+
+    def subscribe(
+        self, after_position: int = 0, event_filter: EventFilter = EVERYTHING
+    ) -> AsyncIterator[RecordedEvent]: ...
+
+    async def close(self) -> None: ...

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import psycopg
+import structlog
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from plumbing.eventstore.errors import (
     EventStoreError,
@@ -18,11 +20,21 @@ from plumbing.eventstore.errors import (
     PartiallyStoredBatch,
     WrongExpectedVersion,
 )
-from plumbing.eventstore.model import ANY, NO_STREAM, AppendResult, ExpectedVersion, NewEvent, RecordedEvent
+from plumbing.eventstore.listen import NOTIFY_CHANNEL as NOTIFY_CHANNEL
+from plumbing.eventstore.listen import Conn as Conn
+from plumbing.eventstore.listen import open_listener, wait_for_append
+from plumbing.eventstore.model import (
+    ANY,
+    EVERYTHING,
+    NO_STREAM,
+    AppendResult,
+    EventFilter,
+    ExpectedVersion,
+    NewEvent,
+    RecordedEvent,
+)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-#: Channel notified after every append, so tailing readers wake without polling.
-NOTIFY_CHANNEL = "hub_events"
 #: Key of the transaction-scoped advisory lock that serialises appends (see package docstring).
 _APPEND_LOCK_KEY = 0x4855_4245_5645_4E54  # "HUBEVENT"
 
@@ -30,7 +42,7 @@ _COLUMNS = (
     "position, event_id, stream_id, stream_version, event_type, schema_version, data, metadata, recorded_at"
 )
 
-Conn = psycopg.AsyncConnection[Any]
+log = structlog.get_logger()
 
 
 @contextlib.asynccontextmanager
@@ -144,6 +156,41 @@ async def read_all(conn: Conn, after_position: int, limit: int) -> list[Recorded
     return [_recorded(row) for row in await cur.fetchall()]
 
 
+async def read_all_filtered(
+    conn: Conn, after_position: int, limit: int, event_filter: EventFilter
+) -> tuple[list[RecordedEvent], int]:
+    """The events matching ``event_filter`` among the next ``limit`` positions after ``after_position``,
+    and the last position scanned (``after_position`` when the log holds nothing newer).
+
+    Scanning a window and filtering inside it lets a subscription move past long stretches of events it
+    does not want without shipping them, while still never skipping one (positions are visible in order).
+    """
+    cur = await conn.execute(
+        "SELECT max(position) FROM"
+        " (SELECT position FROM events WHERE position > %s ORDER BY position LIMIT %s) AS scanned",
+        (after_position, limit),
+    )
+    row = await cur.fetchone()
+    scanned_to = row[0] if row and row[0] is not None else after_position
+    if scanned_to == after_position:
+        return [], after_position
+    cur = await conn.execute(
+        f"SELECT {_COLUMNS} FROM events"  # noqa: S608 - constant
+        " WHERE position > %(after)s AND position <= %(upto)s"
+        " AND (cardinality(%(categories)s::text[]) = 0"
+        "      OR split_part(stream_id, '-', 1) = ANY(%(categories)s::text[]))"
+        " AND (cardinality(%(types)s::text[]) = 0 OR event_type = ANY(%(types)s::text[]))"
+        " ORDER BY position",
+        {
+            "after": after_position,
+            "upto": scanned_to,
+            "categories": sorted(event_filter.categories),
+            "types": sorted(event_filter.event_types),
+        },
+    )
+    return [_recorded(row) for row in await cur.fetchall()], scanned_to
+
+
 async def read_stream(conn: Conn, stream_id: str, from_version: int = 0) -> list[RecordedEvent]:
     """A stream's events from ``from_version`` on, oldest first."""
     cur = await conn.execute(
@@ -154,24 +201,101 @@ async def read_stream(conn: Conn, stream_id: str, from_version: int = 0) -> list
     return [_recorded(row) for row in await cur.fetchall()]
 
 
-class PostgresEventStore:
-    """The event store over a connection pool; each call is its own transaction."""
+T = TypeVar("T")
 
-    def __init__(self, pool: AsyncConnectionPool[Conn]) -> None:
+
+class PostgresEventStore:
+    """The event store over a connection pool; each call is its own transaction.
+
+    A lost connection or a restarting server is retried for up to ``retry_s`` seconds (appends are
+    idempotent by event id, so a retried append whose first try did commit returns the stored positions),
+    then :class:`EventStoreUnavailable` is raised.
+    """
+
+    def __init__(self, pool: AsyncConnectionPool[Conn], *, retry_s: float = 30.0) -> None:
         self._pool = pool
+        self._retry_s = retry_s
+
+    async def _retrying(self, operation: Callable[[], Awaitable[T]]) -> T:
+        retrying = AsyncRetrying(
+            stop=stop_after_delay(self._retry_s),
+            wait=wait_exponential(multiplier=0.1, max=2),
+            retry=retry_if_exception_type(EventStoreUnavailable),
+            before_sleep=lambda state: log.warning("event_store_retry", attempt=state.attempt_number),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await operation()
+        raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 
     async def append(
         self, stream_id: str, events: Sequence[NewEvent], expected: ExpectedVersion = ANY
     ) -> AppendResult:
         """Append a batch atomically; an exact repeat returns the original positions."""
-        async with translated_errors(), self._pool.connection() as conn, conn.transaction():
-            await lock_appends(conn)
-            return await append_locked(conn, stream_id, events, expected)
+
+        async def attempt() -> AppendResult:
+            async with translated_errors(), self._pool.connection() as conn, conn.transaction():
+                await lock_appends(conn)
+                return await append_locked(conn, stream_id, events, expected)
+
+        return await self._retrying(attempt)
 
     async def read_stream(self, stream_id: str, from_version: int = 0) -> list[RecordedEvent]:
-        async with translated_errors(), self._pool.connection() as conn:
-            return await read_stream(conn, stream_id, from_version)
+        async def attempt() -> list[RecordedEvent]:
+            async with translated_errors(), self._pool.connection() as conn:
+                return await read_stream(conn, stream_id, from_version)
+
+        return await self._retrying(attempt)
 
     async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
-        async with translated_errors(), self._pool.connection() as conn:
-            return await read_all(conn, after_position, limit)
+        async def attempt() -> list[RecordedEvent]:
+            async with translated_errors(), self._pool.connection() as conn:
+                return await read_all(conn, after_position, limit)
+
+        return await self._retrying(attempt)
+
+    async def _read_window(
+        self, after_position: int, limit: int, event_filter: EventFilter
+    ) -> tuple[list[RecordedEvent], int]:
+        async def attempt() -> tuple[list[RecordedEvent], int]:
+            async with translated_errors(), self._pool.connection() as conn:
+                return await read_all_filtered(conn, after_position, limit, event_filter)
+
+        return await self._retrying(attempt)
+
+    async def subscribe(
+        self,
+        after_position: int = 0,
+        event_filter: EventFilter = EVERYTHING,
+        *,
+        batch_size: int = 500,
+        idle_s: float = 2.0,
+    ) -> AsyncIterator[RecordedEvent]:
+        """Catch up from ``after_position``, then deliver new events as they commit (woken by NOTIFY).
+
+        The listener is opened before the first read, so no append between the catch-up and going live
+        is missed. A broken connection is re-opened (bounded by ``retry_s`` per outage); the reader
+        resumes after the last event it delivered.
+        """
+        conninfo = self._pool.conninfo
+        if not isinstance(conninfo, str):
+            raise TypeError("a subscription needs a pool opened with a conninfo string")
+        scanned_to = after_position
+        while True:
+            listener = await self._retrying(lambda: open_listener(conninfo))
+            try:
+                while True:
+                    previous = scanned_to
+                    events, scanned_to = await self._read_window(previous, batch_size, event_filter)
+                    for event in events:
+                        yield event
+                    if scanned_to == previous:
+                        await wait_for_append(listener, idle_s)
+            except EventStoreUnavailable as exc:
+                log.warning("subscription_reconnecting", position=scanned_to, error=str(exc))
+            finally:
+                await listener.close()
+
+    async def close(self) -> None:
+        """The pool belongs to the caller, who closes it; nothing of the store's own to release."""

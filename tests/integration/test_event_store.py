@@ -1,5 +1,6 @@
-"""The event store keeps the requirements in its package docstring, against a real PostgreSQL.
+"""What only the PostgreSQL adapter has to prove: its lock, its error translation and atomicity.
 
+The guarantees every adapter shares run from tests/contract/ (test_postgres_event_store_contract.py).
 Every test gets a fresh migrated database (the ``database`` / ``pool`` fixtures), so counts of rows are
 the test's own. The concurrency tests give each writer its own connection, because that is where
 commit order and position order can part.
@@ -12,7 +13,6 @@ import itertools
 import random
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import psycopg
 import pytest
@@ -20,55 +20,21 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from contracts import ChatMessageReceived, IdentityKind, Sender, event_id_for, normalise_identity, parse_event
+from contracts import ChatMessageReceived
 from plumbing.eventstore import (
-    ANY,
     NO_STREAM,
     EventStoreError,
     EventStoreUnavailable,
     NewEvent,
-    PartiallyStoredBatch,
     PostgresEventStore,
     RecordedEvent,
-    WrongExpectedVersion,
 )
 from plumbing.eventstore.postgres import Conn, append_locked, lock_appends, read_all, translated_errors
+from tests.support.events import chat_event, new_events, stream_name
 
 pytestmark = pytest.mark.integration
 
 UNREACHABLE_DSN = "postgresql://hub@127.0.0.1:1/hub?connect_timeout=2"
-
-
-def chat_event(tag: str, n: int = 0) -> ChatMessageReceived:
-    """A valid inbound chat message with an id of its own (deterministic in ``tag`` and ``n``)."""
-    now = datetime.now(UTC)
-    message_id = f"{tag}-{n}"
-    return ChatMessageReceived(
-        event_id=event_id_for("store-test", message_id),
-        occurred_at=now,
-        received_at=now,
-        correlation_id=message_id,
-        provider="store-test",
-        provider_message_id=message_id,
-        sender=Sender(
-            identities=(
-                normalise_identity(IdentityKind.EMAIL, f"{tag}@example.com"),
-                normalise_identity(IdentityKind.HANDLE, tag, provider="store-test"),
-            ),
-            display_name="Test Person",
-        ),
-        summary=f"message {n}",
-        conversation_id=tag,
-    )
-
-
-def new_events(count: int, tag: str | None = None) -> list[NewEvent]:
-    tag = tag or uuid.uuid4().hex
-    return [NewEvent(chat_event(tag, n), metadata={"actor": "test", "n": n}) for n in range(count)]
-
-
-def stream_name() -> str:
-    return f"customer-{uuid.uuid4()}"
 
 
 async def count_rows(pool: AsyncConnectionPool[Conn], table: str) -> int:
@@ -134,166 +100,6 @@ def positions_of(events: Sequence[RecordedEvent]) -> list[int]:
     return [event.position for event in events]
 
 
-# --- appending and reading ----------------------------------------------------------------------------
-
-
-async def test_appending_to_a_new_stream_returns_increasing_positions_and_versions_from_zero(
-    pool: AsyncConnectionPool[Conn],
-) -> None:
-    store = PostgresEventStore(pool)
-    stream_id = stream_name()
-
-    result = await store.append(stream_id, new_events(4), NO_STREAM)
-
-    assert len(result.positions) == 4
-    assert list(result.positions) == sorted(set(result.positions))
-    assert result.stream_version == 3
-    assert not result.already_stored
-    stored = await store.read_stream(stream_id)
-    assert [event.stream_version for event in stored] == [0, 1, 2, 3]
-    assert positions_of(stored) == list(result.positions)
-
-
-async def test_reads_return_events_in_order_with_their_contract_and_metadata_intact(
-    pool: AsyncConnectionPool[Conn],
-) -> None:
-    store = PostgresEventStore(pool)
-    first, second = stream_name(), stream_name()
-    batches = [(first, new_events(2)), (second, new_events(3)), (first, new_events(1))]
-    for stream_id, batch in batches:
-        await store.append(stream_id, batch)
-
-    log = await store.read_all()
-    first_stream = await store.read_stream(first)
-    from_version_one = await store.read_stream(first, from_version=1)
-
-    appended = [(stream_id, new) for stream_id, batch in batches for new in batch]
-    assert positions_of(log) == sorted(positions_of(log))
-    assert [(event.stream_id, event.event_id) for event in log] == [(s, n.event_id) for s, n in appended]
-    for recorded, (_, new) in zip(log, appended, strict=True):
-        assert parse_event(recorded.data) == new.event
-        assert (recorded.event_type, recorded.schema_version) == (
-            new.event.event_type,
-            new.event.schema_version,
-        )
-        assert recorded.metadata == new.metadata
-    assert [event.stream_version for event in first_stream] == [0, 1, 2]
-    assert [event.event_id for event in first_stream] == [n.event_id for s, n in appended if s == first]
-    assert from_version_one == first_stream[1:]
-    assert await store.read_all(after_position=log[1].position, limit=2) == log[2:4]
-
-
-# --- idempotence ----------------------------------------------------------------------------------------
-
-
-async def test_appending_the_same_batch_again_returns_the_original_positions_and_writes_nothing(
-    pool: AsyncConnectionPool[Conn],
-) -> None:
-    store = PostgresEventStore(pool)
-    stream_id = stream_name()
-    batch = new_events(3)
-    original = await store.append(stream_id, batch, NO_STREAM)
-
-    repeat = await store.append(stream_id, batch, NO_STREAM)
-
-    assert repeat.already_stored
-    assert repeat.positions == original.positions
-    assert repeat.stream_version == original.stream_version == 2
-    assert await count_rows(pool, "events") == 3
-    assert await stream_version(pool, stream_id) == 2
-
-
-async def test_a_batch_mixing_stored_and_new_events_is_refused_and_writes_nothing(
-    pool: AsyncConnectionPool[Conn],
-) -> None:
-    store = PostgresEventStore(pool)
-    stream_id = stream_name()
-    batch = new_events(4)
-    await store.append(stream_id, batch[:2])
-
-    with pytest.raises(PartiallyStoredBatch):
-        await store.append(stream_id, batch[1:])
-
-    assert await count_rows(pool, "events") == 2
-    assert await stream_version(pool, stream_id) == 1
-
-
-# --- optimistic concurrency ----------------------------------------------------------------------------
-
-
-async def test_an_expected_version_that_matches_the_stream_appends(pool: AsyncConnectionPool[Conn]) -> None:
-    store = PostgresEventStore(pool)
-    stream_id = stream_name()
-    await store.append(stream_id, new_events(3), NO_STREAM)
-
-    result = await store.append(stream_id, new_events(2), expected=2)
-
-    assert result.stream_version == 4
-    assert [event.stream_version for event in await store.read_stream(stream_id)] == [0, 1, 2, 3, 4]
-
-
-async def test_a_wrong_expected_version_is_refused_and_writes_nothing(
-    pool: AsyncConnectionPool[Conn],
-) -> None:
-    store = PostgresEventStore(pool)
-    stream_id = stream_name()
-    await store.append(stream_id, new_events(3), NO_STREAM)
-
-    for wrong in (0, 1, 3):
-        with pytest.raises(WrongExpectedVersion) as refused:
-            await store.append(stream_id, new_events(1), expected=wrong)
-        assert (refused.value.stream_id, refused.value.actual) == (stream_id, 2)
-    with pytest.raises(WrongExpectedVersion) as missing:
-        await store.append(stream_name(), new_events(1), expected=0)
-
-    assert missing.value.actual == -1
-    assert await count_rows(pool, "events") == 3
-    assert await count_rows(pool, "streams") == 1
-    assert await stream_version(pool, stream_id) == 2
-
-
-async def test_no_stream_appends_to_a_new_stream_and_is_refused_on_an_existing_one(
-    pool: AsyncConnectionPool[Conn],
-) -> None:
-    store = PostgresEventStore(pool)
-    stream_id = stream_name()
-
-    created = await store.append(stream_id, new_events(1), NO_STREAM)
-    with pytest.raises(WrongExpectedVersion) as refused:
-        await store.append(stream_id, new_events(1), NO_STREAM)
-
-    assert created.stream_version == 0
-    assert refused.value.actual == 0
-    assert await count_rows(pool, "events") == 1
-
-
-async def test_any_appends_whatever_the_stream_version_is(pool: AsyncConnectionPool[Conn]) -> None:
-    store = PostgresEventStore(pool)
-    stream_id = stream_name()
-
-    versions = [(await store.append(stream_id, new_events(2), ANY)).stream_version for _ in range(3)]
-
-    assert versions == [1, 3, 5]
-    assert await count_rows(pool, "events") == 6
-
-
-async def test_concurrent_appends_expecting_the_same_version_let_exactly_one_win(
-    pool: AsyncConnectionPool[Conn],
-) -> None:
-    store = PostgresEventStore(pool)
-    stream_id = stream_name()
-    await store.append(stream_id, new_events(1), NO_STREAM)
-
-    outcomes = await asyncio.gather(
-        *(store.append(stream_id, new_events(1), expected=0) for _ in range(6)), return_exceptions=True
-    )
-
-    assert sum(not isinstance(outcome, BaseException) for outcome in outcomes) == 1
-    assert sum(isinstance(outcome, WrongExpectedVersion) for outcome in outcomes) == 5
-    assert await stream_version(pool, stream_id) == 1
-    assert await count_rows(pool, "events") == 2
-
-
 # --- atomicity and error translation -------------------------------------------------------------------
 
 
@@ -323,7 +129,7 @@ async def test_an_unreachable_database_surfaces_as_event_store_unavailable() -> 
     unreachable = AsyncConnectionPool[Conn](UNREACHABLE_DSN, min_size=1, max_size=1, open=False, timeout=3)
     await unreachable.open(wait=False)
     try:
-        store = PostgresEventStore(unreachable)
+        store = PostgresEventStore(unreachable, retry_s=1)
         with pytest.raises(EventStoreUnavailable):
             await store.append(stream_name(), new_events(1))
     finally:

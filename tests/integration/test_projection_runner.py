@@ -19,7 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 from contracts import IdentityLinked, event_id_for, normalise_identity
 from contracts.identity import IdentityKind
 from plumbing.eventstore import NewEvent, PostgresEventStore, RecordedEvent
-from plumbing.eventstore.postgres import NOTIFY_CHANNEL, Conn
+from plumbing.eventstore.listen import NOTIFY_CHANNEL, Conn
 from plumbing.projection import apply_next_batch, checkpoint, follow
 
 pytestmark = pytest.mark.integration

@@ -47,7 +47,8 @@ def _containers() -> Iterator[Infra]:
         PostgresContainer("postgres:16", driver=None) as pg,
         KafkaContainer("confluentinc/cp-kafka:7.6.0") as kafka,
     ):
-        yield Infra(kafka_bootstrap=kafka.get_bootstrap_server(), pg_dsn=pg.get_connection_url())
+        url = pg.get_connection_url()  # the container's user is a superuser
+        yield Infra(kafka_bootstrap=kafka.get_bootstrap_server(), pg_dsn=url, pg_superuser_dsn=url)
 
 
 def with_database(dsn: str, database: str) -> str:
