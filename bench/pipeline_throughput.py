@@ -18,8 +18,8 @@ from pathlib import Path
 
 import psycopg
 from aiokafka import AIOKafkaProducer
-from psycopg import sql
 
+from bench.scratch_database import scratch_database
 from hub import deployment
 from hub.local_secrets import LocalSecrets
 from hub.samples import chat_events
@@ -63,11 +63,11 @@ def _wait_for(dsn: str, query: str, target: int, timeout_s: float) -> float:
 
 def main(count: int, people: int) -> dict[str, float]:
     infra = ensure_infra()
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(infra.pg_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    dsn = infra.pg_dsn.rsplit("/", 1)[0] + f"/{name}"
-    deployment.migrate_all(dsn)
+    with scratch_database(infra.pg_dsn) as dsn:
+        return _measure(infra, dsn, count, people)
+
+
+def _measure(infra: Infra, dsn: str, count: int, people: int) -> dict[str, float]:
     tag = uuid.uuid4().hex[:8]
     topic = f"bench.{tag}.interactions"
     bodies = _events(count, people, tag)
@@ -92,8 +92,6 @@ def main(count: int, people: int) -> dict[str, float]:
         projected = _wait_for(dsn, "SELECT count(*) FROM card_timeline", count, 600)
     finally:
         deployment.stop_all(run_dir)
-        with psycopg.connect(infra.pg_dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
     figures = {
         "events": count,
         "people": people,

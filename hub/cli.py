@@ -25,6 +25,7 @@ class Deployable(StrEnum):
     ingress = "ingress"
     timeline = "timeline"
     projections = "projections"
+    relay = "relay"
     api = "api"
 
 

@@ -28,6 +28,7 @@ from services.timeline.store import MIGRATIONS as TIMELINE
 DEPLOYABLES: dict[str, str] = {
     "timeline": "services.timeline",
     "projections": "projections.customer_card",
+    "relay": "services.relay",
     "ingress": "services.ingress",
     "api": "services.api",
 }

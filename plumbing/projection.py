@@ -9,13 +9,14 @@ store, never from Kafka, so a rebuild replays exactly what the live projection s
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
 import structlog
 from psycopg_pool import AsyncConnectionPool
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from plumbing.eventstore import EventStoreUnavailable, RecordedEvent
 from plumbing.eventstore.listen import open_listener, wait_for_append
@@ -73,6 +74,19 @@ async def apply_next_batch(pool: AsyncConnectionPool[Conn], projection: Projecti
     return len(events)
 
 
+class _Health:
+    """When the store last answered: an outage is measured from there, not from when following began."""
+
+    def __init__(self) -> None:
+        self.answered_at = time.monotonic()
+
+    def answered(self) -> None:
+        self.answered_at = time.monotonic()
+
+    def silent_for(self) -> float:
+        return time.monotonic() - self.answered_at
+
+
 async def _follow_once(
     pool: AsyncConnectionPool[Conn],
     dsn: str,
@@ -80,11 +94,14 @@ async def _follow_once(
     stop: asyncio.Event,
     batch_size: int,
     idle_timeout: float,
+    health: _Health,
 ) -> None:
     listener = await open_listener(dsn)
     try:
         while not stop.is_set():
-            if await apply_next_batch(pool, projection, batch_size) == 0:
+            applied = await apply_next_batch(pool, projection, batch_size)
+            health.answered()
+            if applied == 0:
                 await wait_for_append(listener, idle_timeout, stop)
     finally:
         await listener.close()
@@ -102,12 +119,14 @@ async def follow(
 ) -> None:
     """Catch up, then stay live (woken by LISTEN/NOTIFY) until ``stop`` is set.
 
-    A lost database connection is retried with backoff; an outage longer than ``outage_limit_s``
-    raises :class:`EventStoreUnavailable`, so the process fails loudly and its supervisor restarts it.
-    Nothing is half-applied meanwhile: each batch commits with its checkpoint or not at all.
+    A lost database connection is retried with backoff; once the store has not answered for longer than
+    ``outage_limit_s``, :class:`EventStoreUnavailable` is raised, so the process fails loudly and its
+    supervisor restarts it. Nothing is half-applied meanwhile: each batch commits with its checkpoint or
+    not at all.
     """
+    health = _Health()
     retrying = AsyncRetrying(
-        stop=stop_after_delay(outage_limit_s),
+        stop=lambda _state: health.silent_for() > outage_limit_s,
         wait=wait_exponential(multiplier=0.2, max=5),
         retry=retry_if_exception_type(EventStoreUnavailable),
         before_sleep=lambda state: log.warning(
@@ -117,4 +136,4 @@ async def follow(
     )
     async for attempt in retrying:
         with attempt:
-            await _follow_once(pool, dsn, projection, stop, batch_size, idle_timeout)
+            await _follow_once(pool, dsn, projection, stop, batch_size, idle_timeout, health)

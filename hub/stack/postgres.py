@@ -138,7 +138,9 @@ def _chown_tree(root: Path, user: OsUser) -> None:
     os.chown(root, user.uid, user.gid)
     for folder, dirs, files in os.walk(root):
         for name in (*dirs, *files):
-            os.chown(Path(folder) / name, user.uid, user.gid, follow_symlinks=False)
+            # a running server creates and removes files meanwhile (a dropped database, a finished WAL)
+            with contextlib.suppress(FileNotFoundError):
+                os.chown(Path(folder) / name, user.uid, user.gid, follow_symlinks=False)
 
 
 class LocalPostgres:

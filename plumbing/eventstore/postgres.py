@@ -89,32 +89,35 @@ async def append_locked(
     current: int | None = row[0] if row else None
     _check_expected(stream_id, expected, current)
     first = 0 if current is None else current + 1
-    positions: list[int] = []
     if current is None:
         await conn.execute("INSERT INTO streams (stream_id, version) VALUES (%s, %s)", (stream_id, first))
-    for offset, new in enumerate(events):
-        event = new.event
-        cur = await conn.execute(
-            "INSERT INTO events"
-            " (event_id, stream_id, stream_version, event_type, schema_version, data, metadata)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING position",
-            (
-                event.event_id,
-                stream_id,
-                first + offset,
-                event.event_type,
-                event.schema_version,
-                Jsonb(event.model_dump(mode="json")),
-                Jsonb(new.metadata),
-            ),
-        )
-        inserted = await cur.fetchone()
-        assert inserted is not None  # RETURNING always yields the row
-        positions.append(inserted[0])
+    positions = await _insert_events(conn, stream_id, first, events)
     last_version = first + len(events) - 1
     await conn.execute("UPDATE streams SET version = %s WHERE stream_id = %s", (last_version, stream_id))
     await conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, str(positions[-1])))
     return AppendResult(positions=tuple(positions), stream_version=last_version)
+
+
+async def _insert_events(conn: Conn, stream_id: str, first: int, events: Sequence[NewEvent]) -> list[int]:
+    """One INSERT for the whole batch (one round trip); returns positions in stream-version order."""
+    cur = await conn.execute(
+        "INSERT INTO events"
+        " (event_id, stream_id, stream_version, event_type, schema_version, data, metadata)"
+        " SELECT e.event_id, %(stream)s, %(first)s + e.n - 1, e.event_type, e.schema_version, e.data, e.meta"
+        " FROM unnest(%(ids)s::uuid[], %(types)s::text[], %(schemas)s::int[], %(data)s::jsonb[],"
+        "   %(meta)s::jsonb[]) WITH ORDINALITY AS e(event_id, event_type, schema_version, data, meta, n)"
+        " ORDER BY e.n RETURNING stream_version, position",
+        {
+            "stream": stream_id,
+            "first": first,
+            "ids": [new.event.event_id for new in events],
+            "types": [new.event.event_type for new in events],
+            "schemas": [new.event.schema_version for new in events],
+            "data": [Jsonb(new.event.model_dump(mode="json")) for new in events],
+            "meta": [Jsonb(new.metadata) for new in events],
+        },
+    )
+    return [position for _, position in sorted(await cur.fetchall())]
 
 
 def _repeat_of_stored_batch(

@@ -11,16 +11,15 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 
+import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from contracts import IdentityLinked, event_id_for, normalise_identity
-from contracts.identity import IdentityKind
 from plumbing.eventstore import NewEvent, PostgresEventStore, RecordedEvent
 from plumbing.eventstore.listen import NOTIFY_CHANNEL, Conn
 from plumbing.projection import apply_next_batch, checkpoint, follow
+from tests.support.events import identity_linked
 
 pytestmark = pytest.mark.integration
 
@@ -57,20 +56,6 @@ async def recorded(pool: AsyncConnectionPool[Conn]) -> AsyncIterator[None]:
             " position bigint NOT NULL, event_id uuid NOT NULL)"
         )
     yield
-
-
-def identity_linked(tag: str, n: int) -> IdentityLinked:
-    now = datetime.now(UTC)
-    return IdentityLinked(
-        event_id=event_id_for("projection-test", f"{tag}-{n}"),
-        occurred_at=now,
-        received_at=now,
-        correlation_id=f"{tag}-{n}",
-        customer_id=uuid.uuid5(uuid.NAMESPACE_URL, tag),
-        identity=normalise_identity(IdentityKind.EMAIL, f"{tag}-{n}@example.com"),
-        rule="test",
-        evidence_event_id=uuid.uuid4(),
-    )
 
 
 async def append_events(pool: AsyncConnectionPool[Conn], count: int) -> list[int]:
@@ -206,6 +191,31 @@ async def test_follow_wakes_on_notify_and_applies_an_append_made_while_it_idles(
         await stop_follower(follower, stop)
 
     assert took_s < idle_timeout_s / 3, "applied by the idle timeout's poll, not by the notification"
+
+
+async def test_follow_survives_a_connection_loss_that_comes_after_it_ran_longer_than_the_outage_limit(
+    database: str, pool: AsyncConnectionPool[Conn], recorded: None
+) -> None:
+    """The outage limit counts from the store's last answer, not from when following began."""
+    stop = asyncio.Event()
+    follower = asyncio.create_task(
+        follow(pool, database, Recorder("long-lived"), stop, idle_timeout=0.2, outage_limit_s=2.0)
+    )
+    try:
+        await wait_until_idle(pool, "long-lived")
+        await asyncio.sleep(3.0)  # deliberately outlive the outage limit while healthy
+        async with await psycopg.AsyncConnection.connect(database, autocommit=True) as killer:
+            await killer.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        positions = await append_events(pool, 2)
+        await wait_until(
+            lambda: _recorded_equals(pool, "long-lived", positions), 15, "applied after reconnecting"
+        )
+        assert not follower.done(), "follow gave up on the first failure after a long healthy run"
+    finally:
+        await stop_follower(follower, stop)
 
 
 async def test_follow_returns_promptly_when_stopped_while_idle(

@@ -45,6 +45,7 @@ class RunningHub:
             self.ports,
             HUB_TOPICS__INTERACTIONS=self.topics.interactions,
             HUB_TOPICS__DEAD_LETTER=self.topics.dead_letter,
+            HUB_TOPICS__TIMELINE=self.topics.timeline,
             HUB_TIMELINE_GROUP=self.group,
             HUB_LOG_LEVEL=os.environ.get("HUB_TEST_LOG_LEVEL", "INFO"),
         )
@@ -85,4 +86,8 @@ class RunningHub:
 
 def _fresh_topics() -> Topics:
     tag = uuid.uuid4().hex[:10]
-    return Topics(interactions=f"test.{tag}.interactions", dead_letter=f"test.{tag}.dlq")
+    return Topics(
+        interactions=f"test.{tag}.interactions",
+        dead_letter=f"test.{tag}.dlq",
+        timeline=f"test.{tag}.timeline",
+    )

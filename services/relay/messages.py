@@ -1,0 +1,75 @@
+"""Pure: a stored event → the Kafka record other teams read from the timeline topic. No I/O.
+
+The record's value is the event's contract JSON exactly as stored (``RecordedEvent.data``); its key is the
+customer id for a ``customer-<uuid>`` stream and the stream id for any other stream, so one customer's
+events share a partition and keep their store order. Headers describe the event without parsing the body.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from uuid import UUID
+
+from contracts import stream_customer
+from plumbing.eventstore import RecordedEvent
+
+CONTENT_TYPE = "application/json"
+
+
+@dataclass(frozen=True)
+class TimelineRecord:
+    """One Kafka record: ``key`` and ``value`` as bytes, ``headers`` as text."""
+
+    key: bytes
+    value: bytes
+    headers: dict[str, str]
+    correlation_id: str
+
+
+def customer_of(stream_id: str) -> UUID | None:
+    """The customer whose stream this is; None for any other stream (including a malformed customer id)."""
+    try:
+        return stream_customer(stream_id)
+    except ValueError:
+        return None
+
+
+def partition_key(stream_id: str) -> str:
+    """The customer id of a customer stream, else the stream id: one stream's events share a partition."""
+    customer_id = customer_of(stream_id)
+    return str(customer_id) if customer_id is not None else stream_id
+
+
+def record_headers(event: RecordedEvent) -> dict[str, str]:
+    """What a consumer needs to route, dedupe (``event_id``) and order (``stream_version``) an event."""
+    headers = {
+        "content-type": CONTENT_TYPE,
+        "event_id": str(event.event_id),
+        "event_type": event.event_type,
+        "schema_version": str(event.schema_version),
+        "stream_id": event.stream_id,
+        "stream_version": str(event.stream_version),
+        "position": str(event.position),
+        "recorded_at": event.recorded_at.isoformat(),
+    }
+    customer_id = customer_of(event.stream_id)
+    if customer_id is not None:
+        headers["customer_id"] = str(customer_id)
+    return headers
+
+
+def _correlation_id(event: RecordedEvent) -> str:
+    """The event's own correlation id when it has one (traces across hops), else its event id."""
+    given = event.data.get("correlation_id")
+    return given if isinstance(given, str) and given else str(event.event_id)
+
+
+def timeline_record(event: RecordedEvent) -> TimelineRecord:
+    """The record for ``event``; the value is compact JSON of the stored contract event."""
+    return TimelineRecord(
+        key=partition_key(event.stream_id).encode(),
+        value=json.dumps(event.data, separators=(",", ":"), ensure_ascii=False).encode(),
+        headers=record_headers(event),
+        correlation_id=_correlation_id(event),
+    )
