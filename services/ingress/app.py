@@ -19,8 +19,9 @@ from tenacity import AsyncRetrying, stop_after_delay, wait_exponential
 from plumbing.http import ApiError, ErrorResponse, hub_app
 from plumbing.kafka import make_broker
 from services.ingress.body import read_capped_body
+from services.ingress.delivery import Delivery
 from services.ingress.endpoints import ENDPOINTS, Endpoint
-from services.ingress.errors import InvalidPayload, InvalidSignature
+from services.ingress.errors import IgnoredDelivery, InvalidPayload, InvalidSignature
 from services.ingress.publish import PublishFailed, publish_all
 from services.ingress.settings import IngressSettings
 
@@ -38,10 +39,19 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 class Accepted(BaseModel):
-    """What a 200 means: Kafka has every event of this delivery."""
+    """What a 200 means: Kafka has every event of this delivery (none when it was ``ignored``)."""
 
     accepted: int
     event_ids: list[uuid.UUID]
+    ignored: str | None = None
+
+
+def _public_url(settings: IngressSettings, request: Request) -> str:
+    """The URL the provider called: behind a proxy, the configured public base URL plus the path."""
+    if settings.public_base_url is None:
+        return str(request.url)
+    query = f"?{request.url.query}" if request.url.query else ""
+    return settings.public_base_url.rstrip("/") + request.url.path + query
 
 
 def _route(settings: IngressSettings, endpoint: Endpoint) -> Any:
@@ -50,11 +60,12 @@ def _route(settings: IngressSettings, endpoint: Endpoint) -> Any:
         if not secrets:
             raise ApiError(404, "channel_disabled", f"{endpoint.provider} webhooks are not enabled")
         body = await read_capped_body(request, settings.max_body_bytes)
+        delivery = Delivery(body, request.headers, _public_url(settings, request), request.path_params)
         try:
-            endpoint.verify(body, request.headers, secrets)
+            endpoint.verify(delivery, secrets)
         except InvalidSignature as exc:
-            log.warning("webhook_rejected", provider=endpoint.provider, reason=str(exc))
-            raise ApiError(401, "invalid_signature", str(exc)) from exc
+            log.warning("webhook_rejected", provider=endpoint.provider, reason=exc.code, detail=str(exc))
+            raise ApiError(401, exc.code, str(exc)) from exc
         correlation_id = request.headers.get("x-request-id", "")[:200].strip() or str(uuid.uuid4())
         try:
             events = endpoint.translate(
@@ -63,8 +74,14 @@ def _route(settings: IngressSettings, endpoint: Endpoint) -> Any:
                 correlation_id=correlation_id,
                 default_region=settings.default_region,
             )
+        except IgnoredDelivery as exc:
+            log.info(
+                "webhook_ignored", provider=endpoint.provider, reason=str(exc), correlation_id=correlation_id
+            )
+            return Accepted(accepted=0, event_ids=[], ignored=str(exc))
         except InvalidPayload as exc:
-            raise ApiError(422, "invalid_payload", str(exc)) from exc
+            log.warning("webhook_rejected", provider=endpoint.provider, reason=exc.code, detail=str(exc))
+            raise ApiError(422, exc.code, str(exc)) from exc
         broker: KafkaBroker = request.app.state.broker
         try:
             await publish_all(broker, settings.topics.interactions, events, settings.publish_timeout_s)

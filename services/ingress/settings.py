@@ -22,6 +22,9 @@ class IngressSettings(HubSettings):
     ingress_port: int = Field(default=8081, ge=1, le=65535)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     publish_timeout_s: float = Field(default=5.0, gt=0, description="then 503, so the provider retries")
+    public_base_url: str | None = Field(
+        default=None, description="the scheme://host[:port] providers call, when behind a proxy (signed URLs)"
+    )
     mta_secrets: Secrets = Field(default_factory=list)
     widget_secrets: Secrets = Field(default_factory=list)
     meta_app_secrets: Secrets = Field(default_factory=list)
