@@ -19,6 +19,8 @@ from contracts.ids import derived_event_id, event_id_for
 from contracts.interactions import (
     INTERACTION_EVENTS,
     Attachment,
+    CallDirection,
+    CallRecorded,
     Channel,
     ChatMessageReceived,
     EmailReceived,
@@ -27,6 +29,7 @@ from contracts.interactions import (
     Payment,
     PurchaseLine,
     PurchaseRecorded,
+    RefundRecorded,
     Sender,
     SocialMessageReceived,
 )
@@ -36,6 +39,8 @@ __all__ = [
     "CUSTOMER_EVENTS",
     "INTERACTION_EVENTS",
     "Attachment",
+    "CallDirection",
+    "CallRecorded",
     "Channel",
     "ChatMessageReceived",
     "Contract",
@@ -53,6 +58,7 @@ __all__ = [
     "Payment",
     "PurchaseLine",
     "PurchaseRecorded",
+    "RefundRecorded",
     "Sender",
     "SocialMessageReceived",
     "UnknownEventType",

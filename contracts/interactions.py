@@ -23,6 +23,7 @@ class Channel(StrEnum):
     CHAT = "chat"
     SOCIAL = "social"
     POS = "pos"
+    VOICE = "voice"
 
 
 class Sender(Contract):
@@ -131,9 +132,50 @@ class PurchaseRecorded(InteractionEvent):
         return lines
 
 
+class RefundRecorded(InteractionEvent):
+    """Money given back on an earlier purchase (``order_id``); ``amount`` is what was refunded."""
+
+    EVENT_TYPE: ClassVar[str] = "interaction.pos.refund"
+    event_type: Literal["interaction.pos.refund"] = "interaction.pos.refund"
+    schema_version: Literal[1] = 1
+    channel: Literal[Channel.POS] = Channel.POS
+    order_id: str = Field(min_length=1, max_length=200)
+    refund_id: str = Field(min_length=1, max_length=200)
+    amount: Money
+    lines: tuple[PurchaseLine, ...] = ()
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class CallDirection(StrEnum):
+    """Who dialled: the customer (inbound) or the business (outbound)."""
+
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class CallRecorded(InteractionEvent):
+    """A finished phone call; ``recording_*`` point at the provider's recording, never the audio."""
+
+    EVENT_TYPE: ClassVar[str] = "interaction.voice.call"
+    event_type: Literal["interaction.voice.call"] = "interaction.voice.call"
+    schema_version: Literal[1] = 1
+    channel: Literal[Channel.VOICE] = Channel.VOICE
+    call_id: str = Field(min_length=1, max_length=200)
+    direction: CallDirection
+    from_number: str = Field(min_length=1, max_length=200)
+    to_number: str = Field(min_length=1, max_length=200)
+    duration_s: int = Field(ge=0)
+    status: str = Field(min_length=1, max_length=64)
+    agent: str | None = Field(default=None, max_length=200)
+    recording_id: str | None = Field(default=None, max_length=200)
+    recording_url: str | None = Field(default=None, max_length=2000)
+
+
 INTERACTION_EVENTS: tuple[type[InteractionEvent], ...] = (
     EmailReceived,
     ChatMessageReceived,
     SocialMessageReceived,
     PurchaseRecorded,
+    RefundRecorded,
+    CallRecorded,
 )

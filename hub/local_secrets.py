@@ -6,6 +6,7 @@ through the ``HUB_*_SECRETS`` variables.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -20,6 +21,15 @@ class LocalSecrets:
     meta_app: str
     meta_verify_token: str
     shopify: str
+    telegram: str
+    vk: str
+    vk_confirmation: str
+    mailgun: str
+    sendgrid: str
+    square: str
+    twilio: str
+    till: str
+    generic: str
 
     def env(self) -> dict[str, str]:
         """The variables the ingress reads them from."""
@@ -29,18 +39,42 @@ class LocalSecrets:
             "HUB_META_APP_SECRETS": self.meta_app,
             "HUB_META_VERIFY_TOKEN": self.meta_verify_token,
             "HUB_SHOPIFY_SECRETS": self.shopify,
+            "HUB_TELEGRAM_SECRETS": self.telegram,
+            "HUB_VK_SECRETS": self.vk,
+            "HUB_VK_CONFIRMATION": self.vk_confirmation,
+            "HUB_MAILGUN_SECRETS": self.mailgun,
+            "HUB_SENDGRID_SECRETS": self.sendgrid,
+            "HUB_SQUARE_SECRETS": self.square,
+            "HUB_TWILIO_SECRETS": self.twilio,
+            "HUB_TILL_SECRETS": self.till,
+            "HUB_GENERIC_SECRETS": self.generic,
         }
 
     @classmethod
     def generate(cls) -> LocalSecrets:
-        return cls(**{name: secrets.token_urlsafe(32) for name in cls.__dataclass_fields__})
+        return cls(**{name: _fresh(name) for name in cls.__dataclass_fields__})
+
+
+def _fresh(name: str) -> str:
+    """A new random secret in the shape its provider uses (Standard Webhooks: ``whsec_`` + base64)."""
+    if name == "generic":
+        return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+    if name == "vk_confirmation":
+        return secrets.token_hex(4)  # VK's confirmation strings are short codes
+    return secrets.token_urlsafe(32)
 
 
 def load_or_create(state_dir: Path) -> LocalSecrets:
     """The secrets stored in ``state_dir``, made on first use."""
     path = state_dir / "webhook-secrets.json"
     if path.exists():
-        return LocalSecrets(**json.loads(path.read_text()))
+        stored = json.loads(path.read_text())
+        missing = [name for name in LocalSecrets.__dataclass_fields__ if name not in stored]
+        if not missing:
+            return LocalSecrets(**stored)
+        made = LocalSecrets(**{**stored, **{name: _fresh(name) for name in missing}})  # a newer hub
+        path.write_text(json.dumps(asdict(made)))
+        return made
     state_dir.mkdir(parents=True, exist_ok=True)
     made = LocalSecrets.generate()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

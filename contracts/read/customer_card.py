@@ -69,7 +69,17 @@ class CustomerCard(BaseModel):
     purchase_count: int = 0
     purchase_totals: dict[str, Decimal] = Field(default_factory=dict)
     recent_purchases: list[PurchaseView] = Field(default_factory=list)
+    refund_count: int = 0
+    refund_totals: dict[str, Decimal] = Field(default_factory=dict)
     last_position: int = 0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def lifetime_value(self) -> dict[str, Decimal]:
+        """Per currency: purchases net of refunds (a refund of an order older than the card counts too)."""
+        currencies = sorted({*self.purchase_totals, *self.refund_totals})
+        bought, refunded = self.purchase_totals, self.refund_totals
+        return {c: bought.get(c, Decimal(0)) - refunded.get(c, Decimal(0)) for c in currencies}
 
     @computed_field  # type: ignore[prop-decorator]
     @property

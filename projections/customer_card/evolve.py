@@ -13,6 +13,7 @@ from contracts import (
     IdentityLinked,
     InteractionEvent,
     PurchaseRecorded,
+    RefundRecorded,
 )
 from contracts.read.customer_card import (
     RECENT_INTERACTIONS,
@@ -107,6 +108,8 @@ def _interact(card: CustomerCard, position: int, event: InteractionEvent) -> Non
     card.recent_interactions = [view, *card.recent_interactions][:RECENT_INTERACTIONS]
     if isinstance(event, PurchaseRecorded):
         _purchase(card, position, event)
+    elif isinstance(event, RefundRecorded):
+        _refund(card, event)
 
 
 def _purchase(card: CustomerCard, position: int, event: PurchaseRecorded) -> None:
@@ -123,6 +126,12 @@ def _purchase(card: CustomerCard, position: int, event: PurchaseRecorded) -> Non
         line_count=len(event.lines),
     )
     card.recent_purchases = [view, *card.recent_purchases][:RECENT_PURCHASES]
+
+
+def _refund(card: CustomerCard, event: RefundRecorded) -> None:
+    amount = event.amount
+    card.refund_count += 1
+    card.refund_totals[amount.currency] = card.refund_totals.get(amount.currency, 0) + amount.amount
 
 
 def _absorb(card: CustomerCard, other: CustomerCard) -> None:
@@ -148,6 +157,9 @@ def _absorb(card: CustomerCard, other: CustomerCard) -> None:
     card.recent_purchases = sorted(
         [*card.recent_purchases, *other.recent_purchases], key=lambda v: v.position, reverse=True
     )[:RECENT_PURCHASES]
+    card.refund_count += other.refund_count
+    for currency, amount in other.refund_totals.items():
+        card.refund_totals[currency] = card.refund_totals.get(currency, 0) + amount
     card.merged_from.extend(other.merged_from)
 
 

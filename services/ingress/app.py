@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, stop_after_delay, wait_exponential
@@ -54,8 +54,13 @@ def _public_url(settings: IngressSettings, request: Request) -> str:
     return settings.public_base_url.rstrip("/") + request.url.path + query
 
 
+def _answer(endpoint: Endpoint, accepted: Accepted) -> Accepted | Response:
+    """The JSON ``Accepted``, or the fixed plain text the provider insists on (VK: ``ok``)."""
+    return accepted if endpoint.plain_reply is None else PlainTextResponse(endpoint.plain_reply)
+
+
 def _route(settings: IngressSettings, endpoint: Endpoint) -> Any:
-    async def receive(request: Request) -> Accepted:
+    async def receive(request: Request) -> Accepted | Response:
         secrets = endpoint.secrets(settings)
         if not secrets:
             raise ApiError(404, "channel_disabled", f"{endpoint.provider} webhooks are not enabled")
@@ -66,9 +71,12 @@ def _route(settings: IngressSettings, endpoint: Endpoint) -> Any:
         except InvalidSignature as exc:
             log.warning("webhook_rejected", provider=endpoint.provider, reason=exc.code, detail=str(exc))
             raise ApiError(401, exc.code, str(exc)) from exc
+        if endpoint.handshake is not None and (reply := endpoint.handshake(delivery, settings)) is not None:
+            log.info("webhook_handshake", provider=endpoint.provider)
+            return PlainTextResponse(reply)
         correlation_id = request.headers.get("x-request-id", "")[:200].strip() or str(uuid.uuid4())
         try:
-            events = endpoint.translate(
+            events = endpoint.translator_for(delivery)(
                 body,
                 received_at=datetime.now(UTC),
                 correlation_id=correlation_id,
@@ -78,7 +86,7 @@ def _route(settings: IngressSettings, endpoint: Endpoint) -> Any:
             log.info(
                 "webhook_ignored", provider=endpoint.provider, reason=str(exc), correlation_id=correlation_id
             )
-            return Accepted(accepted=0, event_ids=[], ignored=str(exc))
+            return _answer(endpoint, Accepted(accepted=0, event_ids=[], ignored=str(exc)))
         except InvalidPayload as exc:
             log.warning("webhook_rejected", provider=endpoint.provider, reason=exc.code, detail=str(exc))
             raise ApiError(422, exc.code, str(exc)) from exc
@@ -92,7 +100,7 @@ def _route(settings: IngressSettings, endpoint: Endpoint) -> Any:
             raise ApiError(503, "kafka_unavailable", str(exc), {"Retry-After": "5"}) from exc
         ids = [event.event_id for event in events]
         log.info("webhook_accepted", provider=endpoint.provider, event_ids=[str(i) for i in ids])
-        return Accepted(accepted=len(ids), event_ids=ids)
+        return _answer(endpoint, Accepted(accepted=len(ids), event_ids=ids))
 
     receive.__name__ = f"receive_{endpoint.provider}"
     receive.__doc__ = endpoint.summary
@@ -146,7 +154,7 @@ def build_app(settings: IngressSettings) -> FastAPI:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    for endpoint in ENDPOINTS:
+    for endpoint in (each.configured(settings) for each in ENDPOINTS):
         app.add_api_route(
             endpoint.path,
             _route(settings, endpoint),

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from contracts import InteractionEvent
 from services.ingress.delivery import Delivery
 from services.ingress.settings import IngressSettings
-from services.ingress.translate import chat_widget, email_mta, meta_whatsapp, shopify
+from services.ingress.translate import chat_widget, email_mta, meta, shopify, shopify_refunds
 from services.ingress.verify import verify_base64_signature, verify_hex_signature
 
 
@@ -25,6 +25,9 @@ class Translator(Protocol):
 Verifier = Callable[[Delivery, Sequence[SecretStr]], None]
 """Raises :class:`~services.ingress.errors.InvalidSignature` (or a subclass) unless the delivery is
 provably from the provider; returns nothing otherwise."""
+
+Handshake = Callable[[Delivery, IngressSettings], str | None]
+"""The plain-text answer to a handshake delivery, or ``None`` for an ordinary delivery."""
 
 
 def hex_header(name: str) -> Verifier:
@@ -60,6 +63,27 @@ class Endpoint:
     secrets: Callable[[IngressSettings], Sequence[SecretStr]]
     verify: Verifier
     translate: Translator
+    handshake: Handshake | None = None
+    """An in-band handshake (VK's ``confirmation``): asked after verification, before translation;
+    a string it returns is the whole answer (200, plain text) and nothing is published."""
+    plain_reply: str | None = None
+    """When set, accepted and ignored deliveries are answered with this plain text instead of the
+    JSON ``Accepted`` (VK retries every notification not answered ``ok``)."""
+    select: Callable[[Delivery], Translator] | None = None
+    """Picks the translator from the delivery's headers (Shopify's ``X-Shopify-Topic``); it may raise
+    :class:`~services.ingress.errors.InvalidPayload`. When ``None``, ``translate`` serves all."""
+
+    def translator_for(self, delivery: Delivery) -> Translator:
+        """The translator of this (verified) delivery."""
+        return self.translate if self.select is None else self.select(delivery)
+
+    configure: Callable[[Endpoint, IngressSettings], Endpoint] | None = None
+    """For an endpoint that needs settings beyond its secrets (the signed-timestamp window of Mailgun
+    and Standard Webhooks): the endpoint the app serves, built from this one and the settings."""
+
+    def configured(self, settings: IngressSettings) -> Endpoint:
+        """This endpoint as an app with ``settings`` serves it."""
+        return self if self.configure is None else self.configure(self, settings)
 
 
 BUILT_IN: tuple[Endpoint, ...] = (
@@ -85,22 +109,40 @@ BUILT_IN: tuple[Endpoint, ...] = (
         "/webhooks/social/meta",
         "social",
         "meta_whatsapp",
-        "WhatsApp Cloud API webhook, signed with the app secret in X-Hub-Signature-256.",
+        "WhatsApp Cloud API, Messenger or Instagram webhook (by `object`), signed with the app secret in"
+        " X-Hub-Signature-256.",
         lambda s: s.meta_app_secrets,
         hex_header("x-hub-signature-256"),
-        meta_whatsapp.translate,
+        meta.translate,
     ),
     Endpoint(
         "/webhooks/pos/shopify",
         "pos",
         "shopify",
-        "Shopify orders/create or orders/paid webhook, base64 HMAC-SHA256 in X-Shopify-Hmac-Sha256.",
+        "Shopify orders/create, orders/paid or refunds/create webhook (by X-Shopify-Topic), base64"
+        " HMAC-SHA256 in X-Shopify-Hmac-Sha256.",
         lambda s: s.shopify_secrets,
         base64_header("x-shopify-hmac-sha256"),
         shopify.translate,
+        select=lambda d: shopify_refunds.translator_for(
+            d.headers.get("x-shopify-topic"), d.headers.get("x-shopify-webhook-id")
+        ),
     ),
 )
 
 #: Every endpoint the ingress serves. Providers with a module of their own under
 #: ``services/ingress/providers/`` add their ``ENDPOINTS`` tuple here.
-ENDPOINTS: tuple[Endpoint, ...] = BUILT_IN
+# Imported here, not at the top: provider modules build their endpoints from the classes above.
+from services.ingress.providers import generic, mailgun, sendgrid, square, telegram, till, twilio, vk  # noqa: E402
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    BUILT_IN
+    + telegram.ENDPOINTS
+    + vk.ENDPOINTS
+    + square.ENDPOINTS
+    + till.ENDPOINTS
+    + twilio.ENDPOINTS
+    + mailgun.ENDPOINTS
+    + sendgrid.ENDPOINTS
+    + generic.ENDPOINTS
+)

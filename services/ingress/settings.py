@@ -30,8 +30,32 @@ class IngressSettings(HubSettings):
     meta_app_secrets: Secrets = Field(default_factory=list)
     meta_verify_token: SecretStr | None = None
     shopify_secrets: Secrets = Field(default_factory=list)
+    telegram_secrets: Secrets = Field(default_factory=list, description="secret_token of setWebhook")
+    vk_secrets: Secrets = Field(default_factory=list, description="the Callback API `secret` field")
+    vk_confirmation: SecretStr | None = Field(default=None, description="string answered to `confirmation`")
+    mailgun_secrets: Secrets = Field(default_factory=list, description="webhook signing keys")
+    sendgrid_secrets: Secrets = Field(default_factory=list, description="basic-auth password or bearer token")
+    square_secrets: Secrets = Field(default_factory=list, description="subscription signature keys")
+    twilio_secrets: Secrets = Field(default_factory=list, description="account auth tokens")
+    till_secrets: Secrets = Field(default_factory=list, description="our tills' receipt signing secrets")
+    generic_secrets: Secrets = Field(default_factory=list, description="Standard Webhooks whsec_ secrets")
+    signature_window_s: int = Field(default=300, ge=1, description="accepted age of signed timestamps")
 
-    @field_validator("mta_secrets", "widget_secrets", "meta_app_secrets", "shopify_secrets", mode="before")
+    @field_validator(
+        "mta_secrets",
+        "widget_secrets",
+        "meta_app_secrets",
+        "shopify_secrets",
+        "telegram_secrets",
+        "vk_secrets",
+        "mailgun_secrets",
+        "sendgrid_secrets",
+        "square_secrets",
+        "twilio_secrets",
+        "till_secrets",
+        "generic_secrets",
+        mode="before",
+    )
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -72,7 +72,9 @@ async def test_who_has_access_to_what_shows_roles_rows_hidden_fields_and_keys(
     assert set(agent["access"]) == {"read_card", "read_timeline", "read_api_docs"}
     assert agent["access"]["read_card"] == {
         "rows": {"customers": "channels"},
-        "hidden": {"customer_card": ["purchase_totals", "recent_purchases"]},
+        "hidden": {
+            "customer_card": ["lifetime_value", "purchase_totals", "recent_purchases", "refund_totals"]
+        },
     }
     assert len(agent["keys"]) == 1 and agent["keys"][0]["status"] == "active"
     assert {p["principal_id"] for p in listing} == {"root", "agent-1"}

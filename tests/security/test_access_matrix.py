@@ -37,7 +37,7 @@ PERMISSIONS: dict[str, set[str]] = {
 }
 #: Only the channel-scoped support agent is kept to the customers of its channels (here: chat).
 SEES_OTHER_CUSTOMERS = {role: role != "support_agent" for role in PERMISSIONS}
-PAYMENTS = {"purchase_totals", "recent_purchases"}
+PAYMENTS = {"purchase_totals", "recent_purchases", "refund_totals", "lifetime_value"}
 HIDDEN_CARD_FIELDS: dict[str, set[str]] = {
     "support_agent": PAYMENTS,
     "service_account": PAYMENTS,
@@ -65,6 +65,9 @@ CARD_FIELDS = {
     "purchase_count",
     "purchase_totals",
     "recent_purchases",
+    "refund_count",
+    "refund_totals",
+    "lifetime_value",
     "last_position",
     "emails",
     "phones",
@@ -223,6 +226,7 @@ def _secrets_of(customer: Customer) -> dict[str, set[str]]:
         "recent_interactions": {customer.tag},
         "purchase_totals": {"169.8"} if customer.bought else set(),
         "recent_purchases": {"169.8"} if customer.bought else set(),
+        "lifetime_value": {"169.8"} if customer.bought else set(),
     }
 
 

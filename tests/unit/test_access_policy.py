@@ -59,8 +59,11 @@ def test_the_shipped_policy_has_every_role_the_issue_names_and_only_real_card_fi
 def test_what_each_role_sees_of_a_card_is_pinned_so_a_new_card_field_needs_a_decision() -> None:
     """Fails when the card gains a field (say, a birthday): decide who may see it, then update here."""
     policy = load_policy(default_policy_file())
-    payments = {"purchase_totals", "recent_purchases"}
+    payments = {"purchase_totals", "recent_purchases", "refund_totals", "lifetime_value"}
     analyst_sees = {
+        "refund_count",
+        "refund_totals",
+        "lifetime_value",
         "customer_id",
         "merged_into",
         "merged_from",

@@ -480,6 +480,7 @@ def test_shopify_sample_order_becomes_a_purchase_with_lines_total_and_payment(pe
         plain(IdentityKind.EMAIL, person.email),
         plain(IdentityKind.PHONE, person.phone),
         Identity(kind=IdentityKind.EXTERNAL, value=str(person.shopify_customer_id), provider="shopify"),
+        Identity(kind=IdentityKind.EXTERNAL, value="820982911946154508", provider="shopify_order"),
     )
     assert event.sender.display_name == person.name
     assert [(line.sku, line.name, line.quantity) for line in event.lines] == [
@@ -545,6 +546,7 @@ def test_shopify_pos_literal_order_links_the_customer_by_phone_and_shop_id() -> 
     assert event.sender.identities == (
         plain(IdentityKind.PHONE, "+16045550182"),
         Identity(kind=IdentityKind.EXTERNAL, value="207119551", provider="shopify"),
+        Identity(kind=IdentityKind.EXTERNAL, value="450789469", provider="shopify_order"),
     )
     assert event.sender.display_name == "Bob Norman"
     assert event.occurred_at == datetime(2025, 6, 9, 8, 30, tzinfo=timezone(timedelta(hours=-4)))
@@ -563,7 +565,10 @@ def shopify_literal(**changes: object) -> dict[str, object]:
 
 def test_shopify_guest_order_without_a_customer_is_attributed_by_its_email() -> None:
     [event] = translate_shopify(as_json(shopify_literal(customer=None, email="Guest@Example.com")), **CONTEXT)
-    assert event.sender.identities == (plain(IdentityKind.EMAIL, "guest@example.com"),)
+    assert event.sender.identities == (
+        plain(IdentityKind.EMAIL, "guest@example.com"),
+        Identity(kind=IdentityKind.EXTERNAL, value="450789469", provider="shopify_order"),
+    )
     assert event.sender.display_name is None
 
 
@@ -586,6 +591,7 @@ def test_shopify_bad_email_is_dropped_when_a_phone_remains() -> None:
     assert [identity.kind for identity in event.sender.identities] == [
         IdentityKind.PHONE,
         IdentityKind.EXTERNAL,
+        IdentityKind.EXTERNAL,  # the order's own identity, for its refunds
     ]
 
 

@@ -13,7 +13,18 @@ from datetime import datetime
 from typing import Protocol
 
 from contracts import InteractionEvent
-from services.ingress.translate import chat_widget, email_mta, meta_whatsapp, shopify
+from services.ingress.translate import (
+    chat_widget,
+    email_mta,
+    meta_messaging,
+    meta_whatsapp,
+    shopify,
+    square,
+    telegram,
+    till,
+    twilio_voice,
+    vk,
+)
 
 translate_email = email_mta.translate
 translate_chat = chat_widget.translate
@@ -35,6 +46,13 @@ TRANSLATORS: Mapping[str, Translator] = {
     chat_widget.PROVIDER: translate_chat,
     meta_whatsapp.PROVIDER: translate_whatsapp,
     shopify.PROVIDER: translate_shopify,
+    telegram.PROVIDER: telegram.translate,
+    vk.PROVIDER: vk.translate,
+    meta_messaging.MESSENGER.provider: meta_messaging.translate,
+    meta_messaging.INSTAGRAM.provider: meta_messaging.translate,
+    square.PROVIDER: square.translate,
+    till.PROVIDER: till.translate,
+    twilio_voice.PROVIDER: twilio_voice.translate,
 }
 
 __all__ = [

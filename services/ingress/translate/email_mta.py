@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from email import policy
 from email.errors import MessageError
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
-from email.parser import BytesParser
+from email.parser import BytesParser, Parser
 from email.utils import parsedate_to_datetime
 
 from contracts import Attachment, EmailReceived, IdentityKind, InvalidIdentity, Sender, normalise_identity
@@ -39,9 +40,39 @@ def translate(
     raw: bytes, *, received_at: datetime, correlation_id: str, default_region: str
 ) -> list[EmailReceived]:
     """One event per message; raises :class:`InvalidPayload` without a Message-ID or a From address."""
-    message = _parse(raw)
+    message = parse_message(raw)
+    return [
+        email_event(
+            message,
+            PROVIDER,
+            received_at=received_at,
+            correlation_id=correlation_id,
+            default_region=default_region,
+        )
+    ]
+
+
+def email_event(
+    message: EmailMessage,
+    provider: str,
+    *,
+    received_at: datetime,
+    correlation_id: str,
+    default_region: str,
+    summary: str | None = None,
+    attachments: Sequence[Attachment] | None = None,
+    fallback_message_id: str | None = None,
+) -> EmailReceived:
+    """The event of one message, for every provider that hands us email.
+
+    ``message`` is a whole MIME message, or only its header block when the provider posts the body
+    and the attachments already split (Mailgun, SendGrid's parsed mode): then pass ``summary`` and
+    ``attachments``. ``fallback_message_id`` is the provider message id when there is no
+    Message-ID header; without either the message is refused.
+    """
     message_id = _header_text(message, "Message-ID")
-    if message_id is None:
+    provider_message_id = message_id or fallback_message_id
+    if provider_message_id is None:
         raise InvalidPayload("header Message-ID is missing")
     sender_address = _from_address(message)
     identities = sender_identities(
@@ -49,25 +80,45 @@ def translate(
     )
     with contract_errors("email"):
         event = EmailReceived(
-            event_id=event_id(PROVIDER, message_id),
+            event_id=event_id(provider, provider_message_id),
             occurred_at=_sent_at(message, fallback=received_at),
             received_at=received_at,
             correlation_id=correlation_id,
-            provider=PROVIDER,
-            provider_message_id=message_id,
+            provider=provider,
+            provider_message_id=provider_message_id,
             sender=Sender(identities=identities, display_name=clip(sender_address.display_name or None, 200)),
-            summary=_summary(message),
+            summary=_summary(message) if summary is None else summary,
             subject=clip(_header_text(message, "Subject"), 1000) or "",
             message_id=clip(message_id, 1000),
             in_reply_to=clip(_header_text(message, "In-Reply-To"), 1000),
             to=_recipients(message, "To"),
             cc=_recipients(message, "Cc"),
-            attachments=tuple(_attachment(part) for part in message.iter_attachments()),
+            attachments=tuple(
+                [_attachment(part) for part in message.iter_attachments()]
+                if attachments is None
+                else attachments
+            ),
         )
-    return [event]
+    return event
 
 
-def _parse(raw: bytes) -> EmailMessage:
+def parse_headers(text: str) -> EmailMessage:
+    """A header-only message from a header block (``Name: value`` lines), parsed as MTA mail is."""
+    message = Parser(policy=policy.default).parsestr(text, headersonly=True)
+    if not isinstance(message, EmailMessage):  # policy.default always builds EmailMessage
+        raise InvalidPayload("headers are not an email header block")
+    return message
+
+
+def text_summary(text: str | None, markup: str | None = None) -> str:
+    """The preview of a body a provider already split into a text and an HTML version."""
+    if text is not None and text.strip():
+        return summarise(text)
+    return summarise(_strip_html(markup)) if markup else ""
+
+
+def parse_message(raw: bytes) -> EmailMessage:
+    """A whole RFC 5322 message from its bytes."""
     message = BytesParser(policy=policy.default).parsebytes(raw)
     if not isinstance(message, EmailMessage):  # policy.default always builds EmailMessage
         raise InvalidPayload("body is not an email message")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from contracts import IdentityKind, Money, Payment, PurchaseLine, PurchaseRecorded, Sender
+from contracts import Identity, IdentityKind, Money, Payment, PurchaseLine, PurchaseRecorded, Sender
 from services.ingress.errors import InvalidPayload
 from services.ingress.translate._common import (
     IdentityCandidate,
@@ -23,6 +23,13 @@ from services.ingress.translate._common import (
 )
 
 PROVIDER = "shopify"
+ORDER_IDENTITY = "shopify_order"
+"""Provider of the ``external:shopify_order:<order id>`` identity every order event carries (after
+the buyer's own), so a later refund, whose payload names only its order, finds the buyer's card."""
+
+
+def _order(order_id: str) -> Identity:
+    return Identity(kind=IdentityKind.EXTERNAL, value=order_id, provider=ORDER_IDENTITY)
 
 
 def translate(
@@ -44,7 +51,10 @@ def translate(
             provider=PROVIDER,
             provider_message_id=order_id,
             sender=Sender(
-                identities=sender_identities(_candidates(order, customer), default_region),
+                identities=(
+                    *sender_identities(_candidates(order, customer), default_region),
+                    _order(order_id),
+                ),
                 display_name=_customer_name(customer),
             ),
             summary=_summary(order, lines),

@@ -1,0 +1,120 @@
+"""Square ``payment.created`` / ``payment.updated`` webhooks -> :class:`PurchaseRecorded`.
+
+Only a ``COMPLETED`` payment is a purchase; ``APPROVED``, ``PENDING``, ``CANCELED`` and ``FAILED``
+are acknowledged and ignored. The **payment id** is the provider message id, so the
+``payment.created`` and ``payment.updated`` notifications of one payment (and every redelivery of
+either) are one event: whichever completed notification arrives first is recorded. Square's own
+``event_id`` differs per notification, so it would count one payment twice.
+
+Square sends money in the currency's minor units (cents; yen have none): :func:`minor_to_decimal`
+turns them into exact decimals with the ISO 4217 exponent. A payment carries no order lines, so
+the purchase has one line, "Square payment", for the amount paid (tips included).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from contracts import IdentityKind, Money, Payment, PurchaseLine, PurchaseRecorded, Sender
+from services.ingress.errors import IgnoredDelivery, InvalidPayload, UnsupportedEventType
+from services.ingress.translate._common import (
+    IdentityCandidate,
+    Node,
+    contract_errors,
+    event_id,
+    load_json,
+    sender_identities,
+    summarise,
+)
+
+PROVIDER = "square"
+EVENT_TYPES = frozenset({"payment.created", "payment.updated"})
+LINE_NAME = "Square payment"
+
+#: ISO 4217 currencies whose minor unit is not the cent (everything else has two decimals).
+_EXPONENTS: dict[str, int] = {
+    **dict.fromkeys(
+        ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "VUV"),
+        0,
+    ),
+    **dict.fromkeys(("XAF", "XOF", "XPF"), 0),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+}
+
+
+def minor_to_decimal(amount: int, currency: str) -> Decimal:
+    """``amount`` minor units of ``currency`` as an exact decimal: 1999 USD -> 19.99, 1999 JPY -> 1999."""
+    return Decimal(amount).scaleb(-_EXPONENTS.get(currency, 2))
+
+
+def translate(
+    raw: bytes, *, received_at: datetime, correlation_id: str, default_region: str
+) -> list[PurchaseRecorded]:
+    """One purchase per completed payment; raises :class:`IgnoredDelivery` for any other status."""
+    notification = load_json(raw)
+    kind = notification.required("type").text()
+    if kind not in EVENT_TYPES:
+        raise UnsupportedEventType(f"field type: Square event type is not one of {sorted(EVENT_TYPES)}")
+    payment = notification.required("data").required("object").required("payment")
+    status = payment.required("status").text().upper()
+    if status != "COMPLETED":
+        raise IgnoredDelivery(f"square payment status {status.lower()} is not a completed purchase")
+    payment_id = payment.required("id").ident()
+    total = _money(_paid(payment))
+    with contract_errors("square payment"):
+        event = PurchaseRecorded(
+            event_id=event_id(PROVIDER, payment_id),
+            occurred_at=payment.required("created_at").aware_datetime(),
+            received_at=received_at,
+            correlation_id=correlation_id,
+            provider=PROVIDER,
+            provider_message_id=payment_id,
+            sender=Sender(identities=sender_identities(_candidates(payment), default_region)),
+            summary=_summary(payment),
+            order_id=payment.child("order_id").optional_ident() or payment_id,
+            lines=(PurchaseLine(name=LINE_NAME, quantity=Decimal(1), unit_price=total, total=total),),
+            total=total,
+            payments=(Payment(method=_method(payment), amount=total, status=status),),
+        )
+    return [event]
+
+
+def _paid(payment: Node) -> Node:
+    """``total_money`` (amount plus tip) when Square sends it, else ``amount_money``."""
+    total = payment.child("total_money")
+    return payment.required("amount_money") if total.is_missing() else total
+
+
+def _money(node: Node) -> Money:
+    amount_node = node.required("amount")
+    if not isinstance(amount_node.value, int) or isinstance(amount_node.value, bool):
+        raise InvalidPayload(f"field {amount_node.path} must be an integer of minor units")
+    currency = node.required("currency").text().upper()
+    with contract_errors(f"field {node.path}"):
+        return Money(amount=minor_to_decimal(amount_node.value, currency), currency=currency)
+
+
+def _candidates(payment: Node) -> list[IdentityCandidate]:
+    return [
+        IdentityCandidate(
+            IdentityKind.EMAIL, payment.child("buyer_email_address").optional_text(), "buyer_email_address"
+        ),
+        IdentityCandidate(
+            IdentityKind.EXTERNAL, payment.child("customer_id").optional_ident(), "customer_id", PROVIDER
+        ),
+    ]
+
+
+def _method(payment: Node) -> str:
+    """``card (VISA)``, ``cash``, ``wallet``...: the source type, with the card brand when known."""
+    source = (payment.child("source_type").optional_text() or "unknown").lower()
+    details = payment.child("card_details")
+    card = details.child("card") if not details.is_missing() else details
+    brand = card.child("card_brand").optional_text() if not card.is_missing() else None
+    return (f"{source} ({brand})" if brand else source)[:64]
+
+
+def _summary(payment: Node) -> str:
+    receipt = payment.child("receipt_number").optional_text()
+    return summarise(f"{LINE_NAME}, receipt {receipt}" if receipt else LINE_NAME)

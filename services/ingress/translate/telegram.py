@@ -1,0 +1,232 @@
+"""Telegram Bot API webhook ``Update`` -> :class:`ChatMessageReceived` (one update, at most one event).
+
+An update carries ``update_id`` and exactly one optional field naming its type. We record what a
+person wrote or pressed: ``message``, ``edited_message`` and ``callback_query`` (an inline-keyboard
+button). Every other type (``my_chat_member``, ``poll``, ``channel_post``…) is acknowledged and ignored,
+as are messages written by bots (our own bot's messages included) and service messages (members
+joining, pinned messages…): ChatMessageReceived has no direction, so a bot's message would otherwise
+be recorded as the customer's.
+
+Dedupe: the provider message id starts with ``update_id``, which Telegram keeps when it redelivers an
+update, followed by what the update is about (``chat:message`` and, for an edit, the edit date), so
+every edit is its own event and a redelivered update is the same event.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from contracts import ChatMessageReceived, IdentityKind, Sender
+from services.ingress.errors import IgnoredDelivery, InvalidPayload
+from services.ingress.translate._common import (
+    IdentityCandidate,
+    Node,
+    clip,
+    contract_errors,
+    event_id,
+    load_json,
+    sender_identities,
+    summarise,
+)
+from services.ingress.translate._epoch import unix_seconds
+
+PROVIDER = "telegram"
+MESSAGE_KINDS = ("message", "edited_message")
+CALLBACK_KIND = "callback_query"
+
+#: Content a message may carry besides text, in the order we name it in the summary.
+_CONTENT = (
+    "photo",
+    "video",
+    "animation",
+    "audio",
+    "document",
+    "voice",
+    "video_note",
+    "sticker",
+    "contact",
+    "location",
+    "venue",
+    "poll",
+    "dice",
+    "game",
+    "story",
+    "invoice",
+)
+#: Service messages: something happened in the chat, nobody wrote anything.
+_SERVICE = (
+    "new_chat_members",
+    "left_chat_member",
+    "new_chat_title",
+    "new_chat_photo",
+    "delete_chat_photo",
+    "group_chat_created",
+    "supergroup_chat_created",
+    "channel_chat_created",
+    "message_auto_delete_timer_changed",
+    "migrate_to_chat_id",
+    "migrate_from_chat_id",
+    "pinned_message",
+    "forum_topic_created",
+    "forum_topic_closed",
+    "forum_topic_reopened",
+    "video_chat_started",
+    "video_chat_ended",
+)
+
+
+def translate(
+    raw: bytes, *, received_at: datetime, correlation_id: str, default_region: str
+) -> list[ChatMessageReceived]:
+    """The one event of a ``message``, ``edited_message`` or ``callback_query`` update.
+
+    Raises :class:`IgnoredDelivery` for every other update type, bot-authored and service messages.
+    """
+    update = load_json(raw)
+    update_id = update.required("update_id").ident()
+    kind = _update_type(update)
+    if kind in MESSAGE_KINDS:
+        event = _message_event(
+            update.required(kind), kind, update_id, received_at, correlation_id, default_region
+        )
+    elif kind == CALLBACK_KIND:
+        event = _callback_event(update.required(kind), update_id, received_at, correlation_id, default_region)
+    else:
+        raise IgnoredDelivery(f"telegram update type {kind[:60]}")
+    return [event]
+
+
+def _update_type(update: Node) -> str:
+    """The name of the one optional field besides ``update_id``."""
+    present = [key for key in _keys(update) if key != "update_id" and not update.child(key).is_missing()]
+    if not present:
+        raise InvalidPayload("update carries no update type")
+    handled = [key for key in present if key in (*MESSAGE_KINDS, CALLBACK_KIND)]
+    return handled[0] if handled else present[0]
+
+
+def _keys(node: Node) -> list[str]:
+    if not isinstance(node.value, dict):
+        raise InvalidPayload(f"field {node.path or 'body'} must be an object")
+    return [str(key) for key in node.value]
+
+
+def _message_event(
+    message: Node,
+    kind: str,
+    update_id: str,
+    received_at: datetime,
+    correlation_id: str,
+    default_region: str,
+) -> ChatMessageReceived:
+    user = message.child("from")
+    if user.is_missing():
+        raise IgnoredDelivery("telegram message without a user sender")
+    _refuse_bots(user, "message")
+    if any(not message.child(key).is_missing() for key in _SERVICE):
+        raise IgnoredDelivery("telegram service message")
+    chat_id = message.required("chat").required("id").ident()
+    message_id = message.required("message_id").ident()
+    provider_id = f"{update_id}:{kind}:{chat_id}:{message_id}"
+    occurred_at = unix_seconds(message.required("date"))
+    summary = _summary(message)
+    if kind == "edited_message":
+        edit_date = message.required("edit_date")
+        provider_id += f":{edit_date.ident()}"
+        occurred_at = unix_seconds(edit_date)
+        summary = summarise(f"[edited] {summary}")
+    with contract_errors("telegram message"):
+        return ChatMessageReceived(
+            event_id=event_id(PROVIDER, provider_id),
+            occurred_at=occurred_at,
+            received_at=received_at,
+            correlation_id=correlation_id,
+            provider=PROVIDER,
+            provider_message_id=provider_id,
+            sender=_sender(user, default_region, _own_phone(message, user)),
+            summary=summary,
+            conversation_id=chat_id,
+        )
+
+
+def _callback_event(
+    query: Node, update_id: str, received_at: datetime, correlation_id: str, default_region: str
+) -> ChatMessageReceived:
+    user = query.required("from")
+    _refuse_bots(user, "callback query")
+    query_id = query.required("id").ident()
+    message = query.child("message")
+    if message.is_missing():  # a button under an inline-mode message: no chat, only its instance
+        conversation = f"inline:{query.required('chat_instance').ident()}"
+    else:
+        conversation = message.required("chat").required("id").ident()
+    choice = query.child("data").optional_text() or query.child("game_short_name").optional_text()
+    provider_id = f"{update_id}:{CALLBACK_KIND}:{query_id}"
+    with contract_errors("telegram callback query"):
+        return ChatMessageReceived(
+            event_id=event_id(PROVIDER, provider_id),
+            occurred_at=received_at,  # a callback query carries no date of its own
+            received_at=received_at,
+            correlation_id=correlation_id,
+            provider=PROVIDER,
+            provider_message_id=provider_id,
+            sender=_sender(user, default_region),
+            summary=summarise(f"[button] {choice}" if choice else "[button]"),
+            conversation_id=conversation,
+        )
+
+
+def _refuse_bots(user: Node, what: str) -> None:
+    if user.child("is_bot").value is True:
+        raise IgnoredDelivery(f"telegram {what} from a bot")
+
+
+def _sender(user: Node, default_region: str, phone: str | None = None) -> Sender:
+    """The Telegram user id, the ``@username`` when set (lower-cased: Telegram ignores case), a phone
+    number the user shared as their own contact card."""
+    id_node = user.required("id")
+    username = user.child("username")
+    name = " ".join(
+        part
+        for part in (user.child("first_name").optional_text(), user.child("last_name").optional_text())
+        if part
+    )
+    handle = username.optional_text()
+    return Sender(
+        identities=sender_identities(
+            [
+                IdentityCandidate(IdentityKind.HANDLE, id_node.ident(), id_node.path, PROVIDER),
+                IdentityCandidate(
+                    IdentityKind.HANDLE,
+                    None if handle is None else "@" + handle.lstrip("@").lower(),
+                    username.path,
+                    PROVIDER,
+                ),
+                IdentityCandidate(IdentityKind.PHONE, phone, "message.contact.phone_number"),
+            ],
+            default_region,
+        ),
+        display_name=clip(name or None, 200),
+    )
+
+
+def _own_phone(message: Node, user: Node) -> str | None:
+    """The number of a contact card the sender shared *of themselves* (``request_contact`` button)."""
+    contact = message.child("contact")
+    if contact.is_missing():
+        return None
+    owner = contact.child("user_id").optional_ident()
+    phone = contact.child("phone_number").optional_text()
+    if owner is None or phone is None or owner != user.required("id").ident():
+        return None
+    return phone if phone.startswith("+") else "+" + phone
+
+
+def _summary(message: Node) -> str:
+    """The text; ``[<content>] caption`` for media; ``[<content>]`` without a caption."""
+    text = message.child("text").optional_text()
+    if text is not None:
+        return summarise(text)
+    content = next((key for key in _CONTENT if not message.child(key).is_missing()), "message")
+    caption = message.child("caption").optional_text()
+    return summarise(f"[{content}] {caption}" if caption else f"[{content}]")
