@@ -169,6 +169,16 @@ def summarise(text: str) -> str:
     return _WHITESPACE.sub(" ", text).strip()[:SUMMARY_CHARS]
 
 
+def message_summary(message: Node) -> str:
+    """A message's ``text``; ``[<first attachment's type>]`` for photos, stickers, shares and the rest."""
+    text = message.child("text").optional_text()
+    if text is not None:
+        return summarise(text)
+    attachments = message.child("attachments").items()
+    kind = attachments[0].child("type").optional_text() if attachments else None
+    return f"[{(kind or 'message')[:60]}]"
+
+
 def clip(text: str | None, limit: int) -> str | None:
     """Cut free text a provider controls to the contract's limit instead of refusing the message."""
     return None if text is None else text[:limit]

@@ -10,7 +10,7 @@ A field that appears twice is refused rather than guessed: the signed fields mus
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy
@@ -84,6 +84,15 @@ class FormTranslator:
             correlation_id=correlation_id,
             default_region=default_region,
         )
+
+
+def by_content_type(translate_form: FormTranslate) -> Callable[[Delivery], FormTranslator]:
+    """An endpoint's ``select``: each delivery's body is read as the form its Content-Type says."""
+
+    def select(delivery: Delivery) -> FormTranslator:
+        return FormTranslator(delivery.headers.get("content-type", ""), translate_form)
+
+    return select
 
 
 def read_form(delivery: Delivery) -> Form:

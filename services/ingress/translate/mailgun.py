@@ -21,15 +21,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from contracts import Attachment, EmailReceived, InteractionEvent
-from services.ingress.delivery import Delivery
+from contracts import Attachment, EmailReceived
 from services.ingress.errors import InvalidPayload
 from services.ingress.translate._common import clip
-from services.ingress.translate._form import URLENCODED, Form, FormTranslator
+from services.ingress.translate._form import URLENCODED, Form, FormTranslator, by_content_type
 from services.ingress.translate.email_mta import email_event, parse_headers, text_summary
 
 PROVIDER = "mailgun"
@@ -46,20 +44,6 @@ _HEADER_FIELDS = (
 )
 _HEADER_NAME = re.compile(r"^[!-9;-~]{1,100}$")  # RFC 5322 field name: printable ASCII but ':'
 _MAX_ATTACHMENTS = 100
-
-
-def translator_for(delivery: Delivery) -> FormTranslator:
-    """The translator of ``delivery`` (urlencoded or multipart, by its Content-Type)."""
-    return FormTranslator(delivery.headers.get("content-type", ""), translate_form)
-
-
-def translate(
-    raw: bytes, *, received_at: datetime, correlation_id: str, default_region: str
-) -> Sequence[InteractionEvent]:
-    """A urlencoded post (Mailgun's form for a message without attachments)."""
-    return FormTranslator(URLENCODED, translate_form)(
-        raw, received_at=received_at, correlation_id=correlation_id, default_region=default_region
-    )
 
 
 def translate_form(
@@ -149,3 +133,9 @@ def _stored_attachments(stored: str) -> tuple[Attachment, ...]:
             )
         )
     return tuple(found)
+
+
+#: The endpoint's selector: urlencoded or multipart, by the delivery's Content-Type.
+translator_for = by_content_type(translate_form)
+#: A body alone, read as urlencoded (Mailgun's form for a message without attachments).
+translate = FormTranslator(URLENCODED, translate_form)

@@ -23,8 +23,8 @@ from services.ingress.translate._common import (
     contract_errors,
     event_id,
     load_json,
+    message_summary,
     sender_identities,
-    summarise,
 )
 from services.ingress.translate._epoch import unix_millis
 
@@ -92,17 +92,7 @@ def _event(
                     default_region,
                 )
             ),
-            summary=_summary(message),
+            summary=message_summary(message),
             network=platform.network,
             conversation_id=scoped_id,  # the thread between this person and the page or account
         )
-
-
-def _summary(message: Node) -> str:
-    """The text; ``[<attachment type>]`` for images, stickers, shares and the rest."""
-    text = message.child("text").optional_text()
-    if text is not None:
-        return summarise(text)
-    attachments = message.child("attachments").items()
-    kind = attachments[0].child("type").optional_text() if attachments else None
-    return f"[{(kind or 'message')[:60]}]"

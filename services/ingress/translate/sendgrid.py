@@ -24,32 +24,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
 from datetime import datetime
 
-from contracts import Attachment, EmailReceived, InteractionEvent
-from services.ingress.delivery import Delivery
+from contracts import Attachment, EmailReceived
 from services.ingress.errors import InvalidPayload
 from services.ingress.translate._common import clip
-from services.ingress.translate._form import MULTIPART, Form, FormTranslator
+from services.ingress.translate._form import MULTIPART, Form, FormTranslator, by_content_type
 from services.ingress.translate.email_mta import email_event, parse_headers, parse_message, text_summary
 
 PROVIDER = "sendgrid"
 _MAX_ATTACHMENTS = 100
-
-
-def translator_for(delivery: Delivery) -> FormTranslator:
-    """The translator of ``delivery``: its Content-Type carries the multipart boundary."""
-    return FormTranslator(delivery.headers.get("content-type", ""), translate_form)
-
-
-def translate(
-    raw: bytes, *, received_at: datetime, correlation_id: str, default_region: str
-) -> Sequence[InteractionEvent]:
-    """A body alone cannot be read: the boundary is in the Content-Type (use :func:`translator_for`)."""
-    return FormTranslator(MULTIPART, translate_form)(
-        raw, received_at=received_at, correlation_id=correlation_id, default_region=default_region
-    )
 
 
 def translate_form(
@@ -138,3 +122,9 @@ def _attachment_info(form: Form) -> dict[str, dict[str, str]]:
         name: {key: value for key, value in item.items() if isinstance(value, str)}
         for name, item in decoded.items()
     }
+
+
+#: The endpoint's selector: the Content-Type carries the multipart boundary.
+translator_for = by_content_type(translate_form)
+#: A body alone cannot name its boundary; only a body whose boundary parses this way is read.
+translate = FormTranslator(MULTIPART, translate_form)

@@ -27,8 +27,8 @@ from services.ingress.translate._common import (
     contract_errors,
     event_id,
     load_json,
+    message_summary,
     sender_identities,
-    summarise,
 )
 from services.ingress.translate._epoch import unix_seconds
 
@@ -124,16 +124,7 @@ def _event(
                     default_region,
                 )
             ),
-            summary=_summary(item),
+            summary=message_summary(item),
             network=NETWORK,
             conversation_id=conversation,
         )
-
-
-def _summary(item: Node) -> str:
-    text = item.child("text").optional_text()
-    if text is not None:
-        return summarise(text)
-    attachments = item.child("attachments").items()
-    kind = attachments[0].child("type").optional_text() if attachments else None
-    return f"[{(kind or 'message')[:60]}]"
