@@ -79,6 +79,7 @@ def _measure(infra: Infra, dsn: str, count: int, people: int) -> dict[str, float
         Infra(infra.kafka_bootstrap, dsn),
         LocalSecrets.generate(),
         deployment.Ports(0, 0),
+        run_dir / "blobs",
         HUB_TOPICS__INTERACTIONS=topic,
         HUB_TIMELINE_GROUP=f"bench-{tag}",
         HUB_LOG_LEVEL="WARNING",

@@ -32,7 +32,11 @@ class CustomerEvent(Envelope):
 
 
 class IdentityLinked(CustomerEvent):
-    """An identity now points at this customer; ``rule`` and ``evidence_event_id`` explain why."""
+    """An identity now points at this customer; ``rule`` and ``evidence_event_id`` explain why.
+
+    A staff member's link (rule ``staff``) names them in ``actor``; its evidence is the command
+    itself, so ``evidence_event_id`` is the link's own id.
+    """
 
     EVENT_TYPE: ClassVar[str] = "customer.identity.linked"
     event_type: Literal["customer.identity.linked"] = "customer.identity.linked"
@@ -40,6 +44,7 @@ class IdentityLinked(CustomerEvent):
     identity: Identity
     rule: str = Field(min_length=1, max_length=100)
     evidence_event_id: UUID
+    actor: str | None = Field(default=None, max_length=200)
 
 
 class CustomerMergedInto(CustomerEvent):

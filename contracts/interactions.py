@@ -13,6 +13,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator
 
 from contracts.base import Contract, Envelope
+from contracts.evidence import SHA256_PATTERN, Evidence
 from contracts.identity import Identity
 
 
@@ -26,29 +27,44 @@ class Channel(StrEnum):
     VOICE = "voice"
 
 
+class Direction(StrEnum):
+    """Who started the interaction: the customer (inbound) or the business (outbound)."""
+
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
 class Sender(Contract):
-    """Who wrote or bought: every identity the provider told us, plus a display name if given."""
+    """The customer's side of the interaction: every identity the provider told us, plus a display
+    name if given. For an outbound interaction (an agent's reply) it is the recipient."""
 
     identities: tuple[Identity, ...] = Field(min_length=1, max_length=20)
     display_name: str | None = Field(default=None, max_length=200)
 
 
 class InteractionEvent(Envelope):
-    """Base of every inbound interaction: where it came from and who sent it."""
+    """Base of every interaction: where it came from, which customer it concerns, which way it went.
+
+    ``evidence`` points at the raw delivery it was translated from (absent only for events made
+    before evidence was kept, and for events built in tests without an ingress).
+    """
 
     channel: Channel
     provider: str = Field(min_length=1, max_length=64)
     provider_message_id: str = Field(min_length=1, max_length=500)
     sender: Sender
     summary: str = Field(default="", max_length=500)
+    direction: Direction = Direction.INBOUND
+    evidence: Evidence | None = None
 
 
 class Attachment(Contract):
-    """An email attachment's description; the bytes stay with the raw evidence."""
+    """A file that came with a message; ``sha256`` addresses its bytes in the blob store."""
 
     filename: str = Field(max_length=300)
     content_type: str = Field(max_length=200)
     size_bytes: int = Field(ge=0)
+    sha256: str | None = Field(default=None, pattern=SHA256_PATTERN)
 
 
 class EmailReceived(InteractionEvent):
@@ -146,13 +162,6 @@ class RefundRecorded(InteractionEvent):
     reason: str | None = Field(default=None, max_length=1000)
 
 
-class CallDirection(StrEnum):
-    """Who dialled: the customer (inbound) or the business (outbound)."""
-
-    INBOUND = "inbound"
-    OUTBOUND = "outbound"
-
-
 class CallRecorded(InteractionEvent):
     """A finished phone call; ``recording_*`` point at the provider's recording, never the audio."""
 
@@ -161,7 +170,7 @@ class CallRecorded(InteractionEvent):
     schema_version: Literal[1] = 1
     channel: Literal[Channel.VOICE] = Channel.VOICE
     call_id: str = Field(min_length=1, max_length=200)
-    direction: CallDirection
+    direction: Direction
     from_number: str = Field(min_length=1, max_length=200)
     to_number: str = Field(min_length=1, max_length=200)
     duration_s: int = Field(ge=0)

@@ -8,14 +8,24 @@ from typing import Any
 from contracts.base import Envelope
 from contracts.customer import CUSTOMER_EVENTS
 from contracts.interactions import INTERACTION_EVENTS
+from contracts.media import MEDIA_EVENTS
+from contracts.sales import SALES_EVENTS
+from contracts.sales_tasks import TASK_EVENTS
 
 
 class UnknownEventType(LookupError):
     """A stored or received event whose type/version this code does not know."""
 
 
+_KNOWN: tuple[type[Envelope], ...] = (
+    *INTERACTION_EVENTS,
+    *CUSTOMER_EVENTS,
+    *MEDIA_EVENTS,
+    *SALES_EVENTS,
+    *TASK_EVENTS,
+)
 _REGISTRY: dict[tuple[str, int], type[Envelope]] = {
-    (cls.EVENT_TYPE, cls.SCHEMA_VERSION): cls for cls in (*INTERACTION_EVENTS, *CUSTOMER_EVENTS)
+    (cls.EVENT_TYPE, cls.SCHEMA_VERSION): cls for cls in _KNOWN
 }
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from hub import audit, deployment, keys
+from hub import audit, deployment, evidence, keys
 from hub.local_secrets import load_or_create
 from hub.stack import StackSettings, ensure_infra, infra_status, stop_infra
 
@@ -19,13 +19,16 @@ app = typer.Typer(
 )
 app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
+app.add_typer(evidence.app, name="evidence")
 
 
 class Deployable(StrEnum):
     ingress = "ingress"
     timeline = "timeline"
     projections = "projections"
+    pipeline = "pipeline"
     relay = "relay"
+    recordings = "recordings"
     api = "api"
 
 
@@ -57,7 +60,7 @@ def up(demo: bool = typer.Option(False, help="send the sample conversation and p
     ports = _ports()
     deployment.migrate_all(infra.pg_dsn)
     run_dir = _run_dir(settings)
-    deployment.start_all(run_dir, deployment.service_env(infra, secrets, ports))
+    deployment.start_all(run_dir, deployment.service_env(infra, secrets, ports, settings.paths.blobs))
     deployment.wait_http_ok(f"{ports.ingress_url}/health", 90, run_dir, "ingress")
     deployment.wait_http_ok(f"{ports.api_url}/health", 90, run_dir, "api")
     if demo:

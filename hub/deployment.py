@@ -20,6 +20,8 @@ from plumbing.access import MIGRATIONS as ACCESS
 from plumbing.eventstore.postgres import MIGRATIONS as EVENT_STORE
 from plumbing.migrations import apply_migrations
 from projections.customer_card.store import MIGRATIONS as CARD
+from projections.pipeline.store import MIGRATIONS as PIPELINE
+from services.api.sales_routes import MIGRATIONS as SALES
 from services.api.settings import ApiSettings
 from services.ingress.settings import IngressSettings
 from services.timeline.store import MIGRATIONS as TIMELINE
@@ -28,7 +30,9 @@ from services.timeline.store import MIGRATIONS as TIMELINE
 DEPLOYABLES: dict[str, str] = {
     "timeline": "services.timeline",
     "projections": "projections.customer_card",
+    "pipeline": "projections.pipeline",
     "relay": "services.relay",
+    "recordings": "services.recordings",  # idles without Twilio credentials (the demo has none)
     "ingress": "services.ingress",
     "api": "services.api",
 }
@@ -50,11 +54,14 @@ class Ports:
         return f"http://127.0.0.1:{self.api}"
 
 
-def service_env(infra: Infra, secrets: LocalSecrets, ports: Ports, **extra: str) -> dict[str, str]:
+def service_env(
+    infra: Infra, secrets: LocalSecrets, ports: Ports, blob_dir: Path, **extra: str
+) -> dict[str, str]:
     """The environment every deployable gets; ``extra`` overrides (topics, group ids in tests)."""
     return {
         "HUB_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
         "HUB_PG_DSN": infra.pg_dsn,
+        "HUB_BLOB_DIR": str(blob_dir),
         "HUB_INGRESS_PORT": str(ports.ingress),
         "HUB_API_PORT": str(ports.api),
         "PYTHONUNBUFFERED": "1",
@@ -65,7 +72,8 @@ def service_env(infra: Infra, secrets: LocalSecrets, ports: Ports, **extra: str)
 
 def migrate_all(dsn: str) -> None:
     """Every schema the deployables use, so the API answers before the projection's first batch."""
-    apply_migrations(dsn, EVENT_STORE, TIMELINE, *CARD, ACCESS)
+    projections = dict.fromkeys((*CARD, *PIPELINE))  # each ships the shared checkpoint folder: once
+    apply_migrations(dsn, EVENT_STORE, TIMELINE, *projections, ACCESS, SALES)
 
 
 def start_all(run_dir: Path, env: dict[str, str], names: tuple[str, ...] = tuple(DEPLOYABLES)) -> None:

@@ -1,9 +1,10 @@
 """Realistic sample webhooks of the chat and social providers: Telegram, VK, Messenger, Instagram.
 
-Shapes follow each provider's documentation (Telegram Bot API ``Update``; VK Callback API
-notifications, API version 5.199; Meta Messenger Platform and Instagram Messaging webhooks). A
-:class:`SocialPerson` holds one person's ids on each network: the networks never share an id, so
-nothing here links them to each other or to :class:`hub.samples.SamplePerson`. Every builder returns
+Shapes follow each provider's documentation (Telegram Bot API ``Update``, business updates of Bot
+API 7.2 included; VK Callback API notifications, API version 5.199; Meta Messenger Platform and
+Instagram Messaging webhooks, Instagram comment and Page feed ``changes``). A :class:`SocialPerson`
+holds one person's ids on each network: the networks never share an id, so nothing here links them
+to each other or to :class:`hub.samples.SamplePerson`. Every builder returns
 the exact body bytes; the ``*_hook`` helpers wrap them as signed :class:`hub.demo.Webhook` requests.
 """
 
@@ -25,11 +26,21 @@ VK_GROUP_ID = 218_370_125
 MESSENGER_PAGE_ID = "108453271947562"
 INSTAGRAM_ACCOUNT_ID = "17841405822304914"
 _BOT_ID = 7_123_456_789
+#: The Telegram Business account of the shop, whose chats our bot is connected to.
+TELEGRAM_BUSINESS_OWNER: dict[str, Any] = {
+    "id": 5_512_347_003,
+    "is_bot": False,
+    "first_name": "Example Shop",
+    "username": "example_shop",
+}
+TELEGRAM_BUSINESS_CONNECTION_ID = "AQAAAEtTGgYBAAAA8XkZJX0lOqc"
+_BOT = {"id": _BOT_ID, "is_bot": True, "first_name": "Shop", "username": "example_shop_bot"}
 
 
 @dataclass(frozen=True)
 class SocialPerson:
-    """One person's ids: Telegram user id and username, VK user id, Messenger PSID, Instagram IGSID."""
+    """One person's ids: Telegram user id and username, VK user id, Messenger PSID, Instagram IGSID
+    and username, and the Facebook id a Page's feed shows."""
 
     first_name: str
     last_name: str
@@ -38,6 +49,8 @@ class SocialPerson:
     vk_id: int
     psid: str
     igsid: str
+    instagram_username: str
+    facebook_id: str
 
 
 def social_person(seed: int | str) -> SocialPerson:
@@ -51,6 +64,8 @@ def social_person(seed: int | str) -> SocialPerson:
         vk_id=int(digest[17:25], 16) % 900_000_000 + 1_000_000,
         psid=str(int(digest[25:38], 16) % 10**16 + 2 * 10**16),
         igsid=str(int(digest[38:51], 16) % 10**16 + 3 * 10**16),
+        instagram_username=f"radia.{digest[51:57]}",
+        facebook_id=str(int(digest[57:64], 16) % 10**15 + 10**15),
     )
 
 
@@ -135,10 +150,9 @@ def telegram_callback_query(
     person: SocialPerson, update_id: int, query_id: str, data: str, *, message_id: int, sent_at: datetime
 ) -> bytes:
     """A ``callback_query`` update: the person pressed a button under the bot's message ``message_id``."""
-    bot = {"id": _BOT_ID, "is_bot": True, "first_name": "Shop", "username": "example_shop_bot"}
     message = {
         "message_id": message_id,
-        "from": bot,
+        "from": _BOT,
         "chat": _private_chat(person),
         "date": _seconds(sent_at),
         "text": "Would you like a call back?",
@@ -163,15 +177,66 @@ def telegram_bot_message(person: SocialPerson, update_id: int, message_id: int, 
 
 def telegram_my_chat_member(person: SocialPerson, update_id: int) -> bytes:
     """A ``my_chat_member`` update: the person blocked the bot."""
-    bot = {"id": _BOT_ID, "is_bot": True, "first_name": "Shop", "username": "example_shop_bot"}
     payload = {
         "chat": _private_chat(person),
         "from": telegram_user(person),
         "date": _seconds(None),
-        "old_chat_member": {"user": bot, "status": "member"},
-        "new_chat_member": {"user": bot, "status": "kicked", "until_date": 0},
+        "old_chat_member": {"user": _BOT, "status": "member"},
+        "new_chat_member": {"user": _BOT, "status": "kicked", "until_date": 0},
     }
     return telegram_update(update_id, "my_chat_member", payload)
+
+
+def telegram_business_message(
+    person: SocialPerson,
+    update_id: int,
+    message_id: int,
+    text: str,
+    *,
+    outgoing: bool = False,
+    by_bot: bool = False,
+    sent_at: datetime | None = None,
+    edited_at: datetime | None = None,
+) -> bytes:
+    """A ``business_message`` (``edited_business_message`` when ``edited_at`` is given) in the private
+    chat of the shop's business account with the person.
+
+    ``outgoing``: the shop wrote it (``from`` is the account owner; with ``by_bot``, our bot sent it on
+    the owner's behalf and ``sender_business_bot`` names it); otherwise the person wrote it.
+    """
+    message = telegram_message_object(person, message_id, text, sent_at=sent_at)
+    message["business_connection_id"] = TELEGRAM_BUSINESS_CONNECTION_ID
+    if outgoing:
+        message["from"] = TELEGRAM_BUSINESS_OWNER
+        if by_bot:
+            message["sender_business_bot"] = _BOT
+    if edited_at is None:
+        return telegram_update(update_id, "business_message", message)
+    message["edit_date"] = _seconds(edited_at)
+    return telegram_update(update_id, "edited_business_message", message)
+
+
+def telegram_deleted_business_messages(person: SocialPerson, update_id: int, message_ids: list[int]) -> bytes:
+    """A ``deleted_business_messages`` update: messages vanished from the business chat with the person."""
+    payload = {
+        "business_connection_id": TELEGRAM_BUSINESS_CONNECTION_ID,
+        "chat": _private_chat(person),
+        "message_ids": message_ids,
+    }
+    return telegram_update(update_id, "deleted_business_messages", payload)
+
+
+def telegram_business_connection(update_id: int, *, enabled: bool = True) -> bytes:
+    """A ``business_connection`` update: the shop connected (or disconnected) our bot."""
+    payload = {
+        "id": TELEGRAM_BUSINESS_CONNECTION_ID,
+        "user": TELEGRAM_BUSINESS_OWNER,
+        "user_chat_id": TELEGRAM_BUSINESS_OWNER["id"],
+        "date": _seconds(None),
+        "can_reply": True,
+        "is_enabled": enabled,
+    }
+    return telegram_update(update_id, "business_connection", payload)
 
 
 def telegram_hook(body: bytes, secret: str) -> Webhook:
@@ -259,6 +324,67 @@ def vk_wall_reply_new(
     return vk_notification("wall_reply_new", comment, secret, event_id=event_id)
 
 
+def vk_private_message(
+    person: SocialPerson,
+    conversation_message_id: int,
+    text: str,
+    *,
+    outgoing: bool,
+    sent_at: datetime | None = None,
+) -> dict[str, Any]:
+    """A VK private message between the person and the community (``out`` 1: the community wrote it,
+    as admin 1 when a person at the community did)."""
+    message: dict[str, Any] = {
+        "date": _seconds(sent_at),
+        "from_id": -VK_GROUP_ID if outgoing else person.vk_id,
+        "id": conversation_message_id + 1000,
+        "out": 1 if outgoing else 0,
+        "version": 10_000_000 + conversation_message_id,
+        "attachments": [],
+        "conversation_message_id": conversation_message_id,
+        "fwd_messages": [],
+        "important": False,
+        "is_hidden": False,
+        "peer_id": person.vk_id,
+        "random_id": 0,
+        "text": text,
+    }
+    if outgoing:
+        message["admin_author_id"] = 1
+    return message
+
+
+def vk_message_reply(
+    person: SocialPerson,
+    secret: str,
+    conversation_message_id: int,
+    text: str,
+    *,
+    event_id: str,
+    sent_at: datetime | None = None,
+) -> bytes:
+    """``message_reply``: the community wrote ``text`` to the person (``object`` is the message itself)."""
+    message = vk_private_message(person, conversation_message_id, text, outgoing=True, sent_at=sent_at)
+    return vk_notification("message_reply", message, secret, event_id=event_id)
+
+
+def vk_message_edit(
+    person: SocialPerson,
+    secret: str,
+    conversation_message_id: int,
+    text: str,
+    *,
+    outgoing: bool,
+    event_id: str,
+    sent_at: datetime | None = None,
+    edited_at: datetime | None = None,
+) -> bytes:
+    """``message_edit``: message ``conversation_message_id`` now reads ``text``, edited at ``edited_at``."""
+    message = vk_private_message(person, conversation_message_id, text, outgoing=outgoing, sent_at=sent_at)
+    message["update_time"] = _seconds(edited_at)
+    return vk_notification("message_edit", message, secret, event_id=event_id)
+
+
 def vk_group_join(person: SocialPerson, secret: str, *, event_id: str) -> bytes:
     """``group_join``: the person joined the community (not an interaction)."""
     return vk_notification(
@@ -338,6 +464,78 @@ def instagram_message(person: SocialPerson, mid: str, text: str, *, sent_at: dat
     """An Instagram delivery with one direct message from the person to the professional account."""
     item = meta_text_item(person.igsid, INSTAGRAM_ACCOUNT_ID, mid, text, sent_at=sent_at)
     return meta_messaging("instagram", [(INSTAGRAM_ACCOUNT_ID, [item])])
+
+
+def messenger_echo(person: SocialPerson, mid: str, text: str) -> bytes:
+    """A Messenger delivery with the echo of one message the page sent to the person."""
+    item = meta_echo_item(MESSENGER_PAGE_ID, person.psid, mid, text)
+    return meta_messaging("page", [(MESSENGER_PAGE_ID, [item])])
+
+
+def instagram_comment_change(
+    person: SocialPerson,
+    comment_id: str,
+    media_id: str,
+    text: str,
+    *,
+    field: str = "comments",
+    product_type: str = "FEED",
+) -> dict[str, Any]:
+    """A ``comments`` (or ``live_comments``) change: the person commented ``text`` on media ``media_id``."""
+    return {
+        "field": field,
+        "value": {
+            "id": comment_id,
+            "from": {"id": person.igsid, "username": person.instagram_username},
+            "media": {"id": media_id, "media_product_type": product_type},
+            "text": text,
+        },
+    }
+
+
+def page_feed_comment_change(
+    person: SocialPerson, comment_id: str, post_id: str, text: str, *, sent_at: datetime | None = None
+) -> dict[str, Any]:
+    """A Page ``feed`` change: the person commented ``text`` under the page's post ``post_id``."""
+    return {
+        "field": "feed",
+        "value": {
+            "from": {"id": person.facebook_id, "name": f"{person.first_name} {person.last_name}"},
+            "post": {"status_type": "added_photos", "is_published": True, "id": post_id},
+            "message": text,
+            "post_id": post_id,
+            "comment_id": comment_id,
+            "created_time": _seconds(sent_at),
+            "item": "comment",
+            "parent_id": post_id,
+            "verb": "add",
+        },
+    }
+
+
+def meta_changes(
+    kind: str, entries: list[tuple[str, list[dict[str, Any]]]], *, sent_at: datetime | None = None
+) -> bytes:
+    """A ``changes`` batch: ``kind`` is ``page`` or ``instagram``; ``entries`` are (account id, changes).
+
+    ``entry.time`` of a change notification is in seconds (messaging entries use milliseconds).
+    """
+    return _json(
+        {
+            "object": kind,
+            "entry": [
+                {"id": account, "time": _seconds(sent_at), "changes": changes} for account, changes in entries
+            ],
+        }
+    )
+
+
+def instagram_comment(
+    person: SocialPerson, comment_id: str, media_id: str, text: str, *, sent_at: datetime | None = None
+) -> bytes:
+    """An Instagram delivery with one comment of the person on the professional account's media."""
+    change = instagram_comment_change(person, comment_id, media_id, text)
+    return meta_changes("instagram", [(INSTAGRAM_ACCOUNT_ID, [change])], sent_at=sent_at)
 
 
 def meta_hook(body: bytes, app_secret: str) -> Webhook:

@@ -1,9 +1,9 @@
 """Realistic sample webhooks of the point-of-sale and voice providers, with their signatures.
 
-Square ``payment.*`` notifications, our tills' receipts, Shopify ``refunds/create`` and Twilio call
-status callbacks, shaped as the providers document them. Body builders return the exact bytes the
-provider would POST; the ``*_headers`` helpers sign them as the provider would. Square and Twilio
-sign the URL too: pass exactly the URL the request is sent to.
+Square ``payment.*``, ``refund.*`` and ``order.*`` notifications, our tills' receipts, Shopify
+``refunds/create`` and Twilio call status callbacks, shaped as the providers document them. Body
+builders return the exact bytes the provider would POST; the ``*_headers`` helpers sign them as the
+provider would. Square and Twilio sign the URL too: pass exactly the URL the request is sent to.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def square_payment(
 
     ``amount_minor`` is in the currency's minor units (cents; yen have none), as Square sends it.
     """
-    moment = (created_at or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    moment = _square_time(created_at)
     total = amount_minor + tip_minor
     payment: dict[str, object] = {
         "id": payment_id,
@@ -98,13 +98,80 @@ def square_payment(
     }
     if tip_minor:
         payment["tip_money"] = {"amount": tip_minor, "currency": currency}
+    return _square_notification(event_type, "payment", payment_id, {"payment": payment}, moment, status)
+
+
+def square_refund(
+    payment_id: str,
+    refund_id: str,
+    amount_minor: int,
+    currency: str = "USD",
+    *,
+    status: str = "COMPLETED",
+    event_type: str = "refund.updated",
+    reason: str | None = "Returned goods",
+    created_at: datetime | None = None,
+) -> bytes:
+    """A ``refund.created`` / ``refund.updated`` notification of a refund of payment ``payment_id``.
+
+    As in Square's reference example, the refund names its payment and an order of its own, never
+    the buyer.
+    """
+    moment = _square_time(created_at)
+    refund: dict[str, object] = {
+        "id": refund_id,
+        "created_at": moment,
+        "updated_at": moment,
+        "amount_money": {"amount": amount_minor, "currency": currency},
+        "status": status,
+        "processing_fee": [
+            {
+                "effective_at": moment,
+                "type": "INITIAL",
+                "amount_money": {"amount": -(amount_minor * 3 // 100), "currency": currency},
+            }
+        ],
+        "location_id": SQUARE_LOCATION_ID,
+        "order_id": "ord_" + _hex(f"refund:{refund_id}", 24),
+        "payment_id": payment_id,
+        "version": 10 if status == "COMPLETED" else 9,
+        "destination_type": "CARD",
+    }
+    if reason is not None:
+        refund["reason"] = reason
+    return _square_notification(event_type, "refund", refund_id, {"refund": refund}, moment, status)
+
+
+def square_order(order_id: str, state: str = "COMPLETED", *, event_type: str = "order.updated") -> bytes:
+    """An ``order.created`` / ``order.updated`` / ``order.fulfillment.updated`` notification: only
+    the order's id, state, version and location, never its lines or buyer."""
+    moment = _square_time(None)
+    name = event_type.replace(".", "_")  # order.updated -> data.type and object key order_updated
+    summary = {
+        "created_at": moment,
+        "location_id": SQUARE_LOCATION_ID,
+        "order_id": order_id,
+        "state": state,
+        "updated_at": moment,
+        "version": 3,
+    }
+    return _square_notification(event_type, name, order_id, {name: summary}, moment, state)
+
+
+def _square_time(moment: datetime | None) -> str:
+    return (moment or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _square_notification(
+    event_type: str, data_type: str, object_id: str, obj: dict[str, object], moment: str, state: str
+) -> bytes:
     return _json(
         {
             "merchant_id": SQUARE_MERCHANT_ID,
             "type": event_type,
-            "event_id": _uuid_text(f"{payment_id}:{event_type}:{status}"),
+            "event_id": _uuid_text(f"{object_id}:{event_type}:{state}"),
             "created_at": moment,
-            "data": {"type": "payment", "id": payment_id, "object": {"payment": payment}},
+            "data": {"type": data_type, "id": object_id, "object": obj},
         }
     )
 

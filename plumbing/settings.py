@@ -19,7 +19,10 @@ class Topics(BaseModel):
 class HubSettings(BaseSettings):
     """What every deployable needs: where Kafka is, and how to log."""
 
-    model_config = SettingsConfigDict(env_prefix="HUB_", env_nested_delimiter="__", extra="ignore")
+    # hide_input_in_errors: a malformed setting is often a secret, and must not end up in a log.
+    model_config = SettingsConfigDict(
+        env_prefix="HUB_", env_nested_delimiter="__", extra="ignore", hide_input_in_errors=True
+    )
 
     kafka_bootstrap: str = "127.0.0.1:19092"
     topics: Topics = Field(default_factory=Topics)

@@ -34,6 +34,7 @@ class InteractionView(BaseModel):
     event_type: str
     channel: str
     provider: str
+    direction: str = "inbound"
     summary: str
     occurred_at: datetime
 

@@ -42,6 +42,11 @@ class StatePaths:
         return self.root / "postgres"
 
     @property
+    def blobs(self) -> Path:
+        """The content-addressed evidence store (raw deliveries, attachments)."""
+        return self.root / "blobs"
+
+    @property
     def run(self) -> Path:
         """Pid files and logs of the project's own deployables."""
         return self.root / "run"

@@ -37,6 +37,8 @@ class Permission(StrEnum):
     AUDIT = "audit"
     ADMIN = "admin"
     READ_API_DOCS = "read_api_docs"  # the OpenAPI document: no data, but not for anonymous callers
+    READ_DEALS = "read_deals"  # pipelines, deals and tasks (rows: the deals scope)
+    WRITE_DEALS = "write_deals"  # sales commands: deals, notes, tasks (rows: the deals scope)
 
 
 class RowResource(StrEnum):
@@ -67,6 +69,8 @@ ALLOWED_SCOPES: Mapping[RowResource, frozenset[ScopeKind]] = {
 _BREADTH = {ScopeKind.NONE: 0, ScopeKind.CHANNELS: 1, ScopeKind.OWN_AND_TEAM: 1, ScopeKind.ALL: 2}
 #: Permissions that read customers, so a role holding one must say which customers.
 _CUSTOMER_READS = frozenset({Permission.READ_CARD, Permission.READ_TIMELINE, Permission.READ_PAYMENTS})
+#: Permissions that touch deals and tasks, so a role holding one must say whose.
+_DEAL_ACCESS = frozenset({Permission.READ_DEALS, Permission.WRITE_DEALS})
 
 
 class PolicyError(ValueError):
@@ -112,6 +116,8 @@ class RolePolicy(BaseModel):
                 raise ValueError(f"rows.{resource} = {kind!r} is not a scope of {resource}")
         if self.permissions & _CUSTOMER_READS and RowResource.CUSTOMERS not in self.rows:
             raise ValueError("a role that reads customers must say which: set rows.customers")
+        if self.permissions & _DEAL_ACCESS and RowResource.DEALS not in self.rows:
+            raise ValueError("a role that reads or writes deals must say whose: set rows.deals")
         return self
 
 

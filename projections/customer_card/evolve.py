@@ -102,10 +102,11 @@ def _interact(card: CustomerCard, position: int, event: InteractionEvent) -> Non
         event_type=event.event_type,
         channel=event.channel.value,
         provider=event.provider,
+        direction=event.direction.value,
         summary=event.summary,
         occurred_at=event.occurred_at,
     )
-    card.recent_interactions = [view, *card.recent_interactions][:RECENT_INTERACTIONS]
+    card.recent_interactions = _newest_first([view, *card.recent_interactions])
     if isinstance(event, PurchaseRecorded):
         _purchase(card, position, event)
     elif isinstance(event, RefundRecorded):
@@ -148,9 +149,7 @@ def _absorb(card: CustomerCard, other: CustomerCard) -> None:
         card.last_interaction_at = _latest(card.last_interaction_at, other.last_interaction_at)
     card.created_at = min(card.created_at, other.created_at)
     card.display_name = card.display_name or other.display_name
-    card.recent_interactions = sorted(
-        [*card.recent_interactions, *other.recent_interactions], key=lambda v: v.position, reverse=True
-    )[:RECENT_INTERACTIONS]
+    card.recent_interactions = _newest_first([*card.recent_interactions, *other.recent_interactions])
     card.purchase_count += other.purchase_count
     for currency, amount in other.purchase_totals.items():
         card.purchase_totals[currency] = card.purchase_totals.get(currency, 0) + amount
@@ -161,6 +160,11 @@ def _absorb(card: CustomerCard, other: CustomerCard) -> None:
     for currency, amount in other.refund_totals.items():
         card.refund_totals[currency] = card.refund_totals.get(currency, 0) + amount
     card.merged_from.extend(other.merged_from)
+
+
+def _newest_first(views: list[InteractionView]) -> list[InteractionView]:
+    """In the time the interactions happened (a late delivery lands in its place), then log order."""
+    return sorted(views, key=lambda v: (v.occurred_at, v.position), reverse=True)[:RECENT_INTERACTIONS]
 
 
 def _latest(current: datetime | None, candidate: datetime) -> datetime:

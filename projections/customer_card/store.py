@@ -69,6 +69,7 @@ async def _save_index_rows(conn: Conn, facts: Sequence[Fact]) -> None:
             f.event.event_type,
             f.event.channel.value,
             f.event.provider,
+            f.event.direction.value,
             f.event.summary,
             f.event.occurred_at,
         )
@@ -85,7 +86,7 @@ async def _save_index_rows(conn: Conn, facts: Sequence[Fact]) -> None:
         if timeline:
             await cur.executemany(
                 "INSERT INTO card_timeline (customer_id, position, event_id, event_type, channel, provider,"
-                " summary, occurred_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+                " direction, summary, occurred_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (customer_id, position) DO NOTHING",
                 timeline,
             )

@@ -32,7 +32,7 @@ from plumbing.access.principal import RowScope
 from plumbing.eventstore.postgres import Conn
 from plumbing.http import ApiError, ErrorResponse, hub_app
 from plumbing.migrations import apply_migrations_async
-from services.api import admin, audit, store
+from services.api import admin, audit, identity_commands, sales_routes, store
 from services.api.cursor import BadCursor, decode_cursor, encode_cursor
 from services.api.settings import ApiSettings
 
@@ -212,7 +212,8 @@ def build_app(settings: ApiSettings, *, policy: Policy | None = None, clock: Clo
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         dsn = settings.pg_dsn.get_secret_value()
-        await apply_migrations_async(dsn, ACCESS_MIGRATIONS)  # the API owns keys and the access log
+        # the API owns keys, the access log and the sales commands' idempotency keys
+        await apply_migrations_async(dsn, ACCESS_MIGRATIONS, sales_routes.MIGRATIONS)
         async with AsyncConnectionPool[Conn](dsn, min_size=1, max_size=settings.api_pool_size) as pool:
             app.state.pool = pool
             app.state.access_control = AccessControl(policy, pool, jwt=jwt, clock=clock)
@@ -233,6 +234,8 @@ def build_app(settings: ApiSettings, *, policy: Policy | None = None, clock: Clo
         return app.openapi()
 
     app.include_router(customers_router(settings))
+    app.include_router(identity_commands.router(settings))
     app.include_router(admin.router())
     app.include_router(audit.router())
+    app.include_router(sales_routes.router(settings))
     return app

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -16,3 +18,5 @@ class ApiSettings(StoreSettings, AccessSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8080, ge=1, le=65535)
     api_pool_size: int = Field(default=8, ge=1)
+    pipelines_file: Path | None = Field(default=None, description="default: deploy/pipelines.toml")
+    staff_file: Path | None = Field(default=None, description="default: deploy/staff.toml")

@@ -89,7 +89,7 @@ async def timeline(conn: Conn, customer_id: UUID, before: int | None, limit: int
     """
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            "SELECT position, event_id, event_type, channel, provider, summary, occurred_at"
+            "SELECT position, event_id, event_type, channel, provider, direction, summary, occurred_at"
             " FROM card_timeline WHERE customer_id = %s AND position < %s"
             " ORDER BY position DESC LIMIT %s",
             (customer_id, before if before is not None else 2**63 - 1, limit + 1),

@@ -13,15 +13,20 @@ import structlog
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from faststream.kafka import KafkaBroker
+from prometheus_client import make_asgi_app
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, stop_after_delay, wait_exponential
 
+from contracts import InteractionEvent
+from plumbing.blobs import BlobStore, FileBlobStore
 from plumbing.http import ApiError, ErrorResponse, hub_app
 from plumbing.kafka import make_broker
 from services.ingress.body import read_capped_body
 from services.ingress.delivery import Delivery
 from services.ingress.endpoints import ENDPOINTS, Endpoint
 from services.ingress.errors import IgnoredDelivery, InvalidPayload, InvalidSignature
+from services.ingress.evidence import EvidenceUnavailable, keep_evidence
+from services.ingress.metrics import IngressMetrics, Outcome
 from services.ingress.publish import PublishFailed, publish_all
 from services.ingress.settings import IngressSettings
 
@@ -33,7 +38,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         404: "channel not enabled here",
         413: "body too large",
         422: "payload is not what the provider sends; nothing was published",
-        503: "Kafka did not confirm in time; retry later",
+        503: "Kafka did not confirm in time, or the evidence store failed; retry later",
     }.items()
 }
 
@@ -59,37 +64,96 @@ def _answer(endpoint: Endpoint, accepted: Accepted) -> Accepted | Response:
     return accepted if endpoint.plain_reply is None else PlainTextResponse(endpoint.plain_reply)
 
 
-def _route(settings: IngressSettings, endpoint: Endpoint) -> Any:
-    async def receive(request: Request) -> Accepted | Response:
-        secrets = endpoint.secrets(settings)
-        if not secrets:
-            raise ApiError(404, "channel_disabled", f"{endpoint.provider} webhooks are not enabled")
-        body = await read_capped_body(request, settings.max_body_bytes)
-        delivery = Delivery(body, request.headers, _public_url(settings, request), request.path_params)
-        try:
-            endpoint.verify(delivery, secrets)
-        except InvalidSignature as exc:
-            log.warning("webhook_rejected", provider=endpoint.provider, reason=exc.code, detail=str(exc))
-            raise ApiError(401, exc.code, str(exc)) from exc
-        if endpoint.handshake is not None and (reply := endpoint.handshake(delivery, settings)) is not None:
-            log.info("webhook_handshake", provider=endpoint.provider)
-            return PlainTextResponse(reply)
-        correlation_id = request.headers.get("x-request-id", "")[:200].strip() or str(uuid.uuid4())
-        try:
-            events = endpoint.translator_for(delivery)(
-                body,
-                received_at=datetime.now(UTC),
+def _verified(endpoint: Endpoint, delivery: Delivery, settings: IngressSettings) -> int:
+    """The index of the secret that proves ``delivery``; 404 when the channel is off, 401 when forged."""
+    secrets = endpoint.secrets(settings)
+    if not secrets:
+        raise ApiError(404, "channel_disabled", f"{endpoint.provider} webhooks are not enabled")
+    try:
+        return endpoint.verify(delivery, secrets)
+    except InvalidSignature as exc:
+        log.warning("webhook_rejected", provider=endpoint.provider, reason=exc.code, detail=str(exc))
+        raise ApiError(401, exc.code, str(exc)) from exc
+
+
+def _translated(
+    endpoint: Endpoint,
+    delivery: Delivery,
+    settings: IngressSettings,
+    received_at: datetime,
+    correlation_id: str,
+) -> list[InteractionEvent]:
+    """The delivery's events; :class:`IgnoredDelivery` passes through, a bad payload is a 422."""
+    try:
+        return list(
+            endpoint.translator_for(delivery)(
+                delivery.body,
+                received_at=received_at,
                 correlation_id=correlation_id,
                 default_region=settings.default_region,
             )
+        )
+    except InvalidPayload as exc:
+        log.warning("webhook_rejected", provider=endpoint.provider, reason=exc.code, detail=str(exc))
+        raise ApiError(422, exc.code, str(exc)) from exc
+
+
+async def _with_evidence(
+    blobs: BlobStore,
+    endpoint: Endpoint,
+    delivery: Delivery,
+    events: list[InteractionEvent],
+    key_index: int,
+    received_at: datetime,
+) -> list[InteractionEvent]:
+    """``events`` pointing at the stored delivery; 503 when the evidence could not be kept."""
+    try:
+        return await keep_evidence(
+            blobs,
+            delivery,
+            events,
+            endpoint_path=endpoint.path,
+            scheme=endpoint.scheme,
+            key_index=key_index,
+            attachments=endpoint.attachments_of(delivery),
+            verified_at=received_at,
+        )
+    except EvidenceUnavailable as exc:
+        log.error("evidence_unavailable", provider=endpoint.provider, reason=str(exc))
+        raise ApiError(503, "evidence_store_unavailable", str(exc), {"Retry-After": "5"}) from exc
+
+
+def _route(settings: IngressSettings, endpoint: Endpoint, metrics: IngressMetrics) -> Any:
+    async def receive(request: Request) -> Accepted | Response:
+        # Every delivery is counted once, by what became of it.
+        try:
+            outcome, answer, published = await handle(request)
+        except ApiError as exc:
+            failed = Outcome.UNAVAILABLE if exc.status >= 500 else Outcome.REJECTED
+            metrics.delivery(endpoint.provider, failed, exc.code)
+            raise
+        metrics.delivery(endpoint.provider, outcome, events=published)
+        return answer
+
+    async def handle(request: Request) -> tuple[Outcome, Accepted | Response, int]:
+        body = await read_capped_body(request, settings.max_body_bytes)
+        delivery = Delivery(body, request.headers, _public_url(settings, request), request.path_params)
+        key_index = _verified(endpoint, delivery, settings)
+        if endpoint.handshake is not None and (reply := endpoint.handshake(delivery, settings)) is not None:
+            log.info("webhook_handshake", provider=endpoint.provider)
+            return Outcome.HANDSHAKE, PlainTextResponse(reply), 0
+        correlation_id = request.headers.get("x-request-id", "")[:200].strip() or str(uuid.uuid4())
+        received_at = datetime.now(UTC)
+        try:
+            translated = _translated(endpoint, delivery, settings, received_at, correlation_id)
         except IgnoredDelivery as exc:
             log.info(
                 "webhook_ignored", provider=endpoint.provider, reason=str(exc), correlation_id=correlation_id
             )
-            return _answer(endpoint, Accepted(accepted=0, event_ids=[], ignored=str(exc)))
-        except InvalidPayload as exc:
-            log.warning("webhook_rejected", provider=endpoint.provider, reason=exc.code, detail=str(exc))
-            raise ApiError(422, exc.code, str(exc)) from exc
+            return Outcome.IGNORED, _answer(endpoint, Accepted(accepted=0, event_ids=[], ignored=str(exc))), 0
+        events = await _with_evidence(
+            request.app.state.blobs, endpoint, delivery, translated, key_index, received_at
+        )
         broker: KafkaBroker = request.app.state.broker
         try:
             await publish_all(broker, settings.topics.interactions, events, settings.publish_timeout_s)
@@ -100,7 +164,7 @@ def _route(settings: IngressSettings, endpoint: Endpoint) -> Any:
             raise ApiError(503, "kafka_unavailable", str(exc), {"Retry-After": "5"}) from exc
         ids = [event.event_id for event in events]
         log.info("webhook_accepted", provider=endpoint.provider, event_ids=[str(i) for i in ids])
-        return _answer(endpoint, Accepted(accepted=len(ids), event_ids=ids))
+        return Outcome.ACCEPTED, _answer(endpoint, Accepted(accepted=len(ids), event_ids=ids)), len(ids)
 
     receive.__name__ = f"receive_{endpoint.provider}"
     receive.__doc__ = endpoint.summary
@@ -149,6 +213,9 @@ def build_app(settings: IngressSettings) -> FastAPI:
             await broker.stop()
 
     app = hub_app("Interaction Hub ingress", lifespan)  # only health and the signed webhooks answer
+    app.state.blobs = FileBlobStore(settings.blob_dir)
+    metrics = IngressMetrics()
+    app.mount("/metrics", make_asgi_app(metrics.registry))
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, str]:
@@ -157,7 +224,7 @@ def build_app(settings: IngressSettings) -> FastAPI:
     for endpoint in (each.configured(settings) for each in ENDPOINTS):
         app.add_api_route(
             endpoint.path,
-            _route(settings, endpoint),
+            _route(settings, endpoint, metrics),
             methods=["POST"],
             response_model=Accepted,
             responses=ERRORS,

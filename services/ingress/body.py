@@ -10,7 +10,9 @@ from plumbing.http import ApiError
 async def read_capped_body(request: Request, limit: int) -> bytes:
     """The raw body, or 413 as soon as it is known to exceed ``limit`` bytes."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    # isascii: str.isdigit accepts "²" and other digits int() refuses; the stream check below still
+    # catches a body whose header lies.
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0

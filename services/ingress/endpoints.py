@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -22,9 +22,10 @@ class Translator(Protocol):
     ) -> Sequence[InteractionEvent]: ...
 
 
-Verifier = Callable[[Delivery, Sequence[SecretStr]], None]
+Verifier = Callable[[Delivery, Sequence[SecretStr]], int]
 """Raises :class:`~services.ingress.errors.InvalidSignature` (or a subclass) unless the delivery is
-provably from the provider; returns nothing otherwise."""
+provably from the provider; otherwise returns the index of the secret that proved it (0 is the
+current one), which the event's evidence records so a rotation can be seen to finish."""
 
 Handshake = Callable[[Delivery, IngressSettings], str | None]
 """The plain-text answer to a handshake delivery, or ``None`` for an ordinary delivery."""
@@ -33,8 +34,8 @@ Handshake = Callable[[Delivery, IngressSettings], str | None]
 def hex_header(name: str) -> Verifier:
     """``sha256=<hex HMAC of the body>`` in header ``name``."""
 
-    def verify(delivery: Delivery, secrets: Sequence[SecretStr]) -> None:
-        verify_hex_signature(delivery.body, delivery.headers.get(name), secrets)
+    def verify(delivery: Delivery, secrets: Sequence[SecretStr]) -> int:
+        return verify_hex_signature(delivery.body, delivery.headers.get(name), secrets)
 
     return verify
 
@@ -42,8 +43,8 @@ def hex_header(name: str) -> Verifier:
 def base64_header(name: str) -> Verifier:
     """A base64 HMAC of the body in header ``name``."""
 
-    def verify(delivery: Delivery, secrets: Sequence[SecretStr]) -> None:
-        verify_base64_signature(delivery.body, delivery.headers.get(name), secrets)
+    def verify(delivery: Delivery, secrets: Sequence[SecretStr]) -> int:
+        return verify_base64_signature(delivery.body, delivery.headers.get(name), secrets)
 
     return verify
 
@@ -63,6 +64,9 @@ class Endpoint:
     secrets: Callable[[IngressSettings], Sequence[SecretStr]]
     verify: Verifier
     translate: Translator
+    scheme: str = ""
+    """How ``verify`` proves a delivery, as recorded in every event's evidence
+    (``hmac-sha256-hex:x-hub-signature-256``, ``twilio-hmac-sha1:url+params``...)."""
     handshake: Handshake | None = None
     """An in-band handshake (VK's ``confirmation``): asked after verification, before translation;
     a string it returns is the whole answer (200, plain text) and nothing is published."""
@@ -72,6 +76,14 @@ class Endpoint:
     select: Callable[[Delivery], Translator] | None = None
     """Picks the translator from the delivery's headers (Shopify's ``X-Shopify-Topic``); it may raise
     :class:`~services.ingress.errors.InvalidPayload`. When ``None``, ``translate`` serves all."""
+
+    attachments: Callable[[Delivery], Sequence[bytes]] | None = None
+    """For an endpoint whose events describe attachments (email): their bytes, which the app stores
+    content-addressed next to the raw body (the events carry each attachment's sha256)."""
+
+    def attachments_of(self, delivery: Delivery) -> Sequence[bytes]:
+        """The attachment bytes of this (verified, translated) delivery; none for most providers."""
+        return () if self.attachments is None else self.attachments(delivery)
 
     def translator_for(self, delivery: Delivery) -> Translator:
         """The translator of this (verified) delivery."""
@@ -95,6 +107,11 @@ BUILT_IN: tuple[Endpoint, ...] = (
         lambda s: s.mta_secrets,
         hex_header("x-hub-signature-256"),
         email_mta.translate,
+        attachments=lambda d: email_mta.message_attachments(email_mta.parse_message(d.body)),
+        scheme="hmac-sha256-hex:x-hub-signature-256",
+        configure=lambda endpoint, settings: replace(
+            endpoint, translate=email_mta.BusinessMailTranslator(settings.business_email_domains)
+        ),
     ),
     Endpoint(
         "/webhooks/chat/widget",
@@ -104,6 +121,7 @@ BUILT_IN: tuple[Endpoint, ...] = (
         lambda s: s.widget_secrets,
         hex_header("x-hub-signature-256"),
         chat_widget.translate,
+        scheme="hmac-sha256-hex:x-hub-signature-256",
     ),
     Endpoint(
         "/webhooks/social/meta",
@@ -114,6 +132,7 @@ BUILT_IN: tuple[Endpoint, ...] = (
         lambda s: s.meta_app_secrets,
         hex_header("x-hub-signature-256"),
         meta.translate,
+        scheme="hmac-sha256-hex:x-hub-signature-256",
     ),
     Endpoint(
         "/webhooks/pos/shopify",
@@ -124,6 +143,7 @@ BUILT_IN: tuple[Endpoint, ...] = (
         lambda s: s.shopify_secrets,
         base64_header("x-shopify-hmac-sha256"),
         shopify.translate,
+        scheme="hmac-sha256-base64:x-shopify-hmac-sha256",
         select=lambda d: shopify_refunds.translator_for(
             d.headers.get("x-shopify-topic"), d.headers.get("x-shopify-webhook-id")
         ),

@@ -7,12 +7,14 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
-from plumbing.settings import HubSettings
+from plumbing.blobs import BlobSettings
 
 Secrets = Annotated[list[SecretStr], NoDecode]
+VK_ANY_GROUP = "*"
+"""Key of ``vk_confirmation`` when one string answers every community."""
 
 
-class IngressSettings(HubSettings):
+class IngressSettings(BlobSettings):
     """A channel whose secret list is empty is disabled (its endpoint answers 404).
 
     Secret lists are comma-separated, newest first: ``HUB_SHOPIFY_SECRETS=new,old`` during rotation.
@@ -32,13 +34,19 @@ class IngressSettings(HubSettings):
     shopify_secrets: Secrets = Field(default_factory=list)
     telegram_secrets: Secrets = Field(default_factory=list, description="secret_token of setWebhook")
     vk_secrets: Secrets = Field(default_factory=list, description="the Callback API `secret` field")
-    vk_confirmation: SecretStr | None = Field(default=None, description="string answered to `confirmation`")
+    vk_confirmation: Annotated[dict[str, SecretStr], NoDecode] = Field(
+        default_factory=dict,
+        description="string answered to `confirmation`: one for every community, or `group_id:string` pairs",
+    )
     mailgun_secrets: Secrets = Field(default_factory=list, description="webhook signing keys")
     sendgrid_secrets: Secrets = Field(default_factory=list, description="basic-auth password or bearer token")
     square_secrets: Secrets = Field(default_factory=list, description="subscription signature keys")
     twilio_secrets: Secrets = Field(default_factory=list, description="account auth tokens")
     till_secrets: Secrets = Field(default_factory=list, description="our tills' receipt signing secrets")
     generic_secrets: Secrets = Field(default_factory=list, description="Standard Webhooks whsec_ secrets")
+    business_email_domains: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="our own mail domains: mail from them is outbound"
+    )
     signature_window_s: int = Field(default=300, ge=1, description="accepted age of signed timestamps")
 
     @field_validator(
@@ -54,6 +62,7 @@ class IngressSettings(HubSettings):
         "twilio_secrets",
         "till_secrets",
         "generic_secrets",
+        "business_email_domains",
         mode="before",
     )
     @classmethod
@@ -61,3 +70,26 @@ class IngressSettings(HubSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("vk_confirmation", mode="before")
+    @classmethod
+    def _vk_confirmations(cls, value: Any) -> Any:
+        """``abc123`` (every community; key ``*``) or ``12345:abc123,67890:def456`` (per ``group_id``).
+
+        Our messages name the shape, never a value: these strings are secrets.
+        """
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if value is None:
+            return {}
+        if not isinstance(value, str):
+            return value
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        if len(parts) == 1 and ":" not in parts[0]:  # VK's strings are hexadecimal: no colon
+            return {VK_ANY_GROUP: parts[0]}
+        pairs = [part.partition(":") for part in parts]
+        if not all(group.isascii() and group.isdigit() and code for group, _, code in pairs):
+            raise ValueError("must be one string, or group_id:string pairs separated by commas")
+        if len({int(group) for group, _, _ in pairs}) != len(pairs):
+            raise ValueError("names a group_id twice")
+        return {str(int(group)): code for group, _, code in pairs}

@@ -24,10 +24,11 @@ _DIGEST_SIZE = hashlib.sha256().digest_size
 
 def verify_hex_signature(
     body: bytes, header_value: str | None, secrets: Sequence[SecretStr], *, prefix: str = "sha256="
-) -> None:
+) -> int:
     """Accept ``<prefix><hex HMAC-SHA256 of body>`` (Meta's ``X-Hub-Signature-256``) or raise.
 
-    Raises :class:`InvalidSignature` when the header is missing, malformed or matches no secret.
+    Returns the index of the secret that matched (0 is the current one). Raises
+    :class:`InvalidSignature` when the header is missing, malformed or matches no secret.
     """
     value = _present(header_value)
     if not value.startswith(prefix):
@@ -36,20 +37,21 @@ def verify_hex_signature(
         claimed = bytes.fromhex(value[len(prefix) :])
     except ValueError:
         raise InvalidSignature("malformed signature header: not hexadecimal") from None
-    _check(body, claimed, secrets)
+    return _check(body, claimed, secrets)
 
 
-def verify_base64_signature(body: bytes, header_value: str | None, secrets: Sequence[SecretStr]) -> None:
+def verify_base64_signature(body: bytes, header_value: str | None, secrets: Sequence[SecretStr]) -> int:
     """Accept a base64 HMAC-SHA256 of body (Shopify's ``X-Shopify-Hmac-Sha256``) or raise.
 
-    Raises :class:`InvalidSignature` when the header is missing, malformed or matches no secret.
+    Returns the index of the secret that matched. Raises :class:`InvalidSignature` when the
+    header is missing, malformed or matches no secret.
     """
     value = _present(header_value)
     try:
         claimed = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         raise InvalidSignature("malformed signature header: not base64") from None
-    _check(body, claimed, secrets)
+    return _check(body, claimed, secrets)
 
 
 def sign_hex(body: bytes, secret: SecretStr | str) -> str:
@@ -69,16 +71,26 @@ def _present(header_value: str | None) -> str:
     return value
 
 
-def _check(body: bytes, claimed: bytes, secrets: Sequence[SecretStr]) -> None:
+def _check(body: bytes, claimed: bytes, secrets: Sequence[SecretStr]) -> int:
     if not secrets:
         # A configuration error, not a bad request: refusing every webhook silently would hide it.
         raise ValueError("at least one webhook secret must be configured")
     if len(claimed) != _DIGEST_SIZE:
         raise InvalidSignature("malformed signature header: wrong digest length")
     # Compare against every secret, so timing does not tell which one (if any) matched.
-    matches = [hmac.compare_digest(_digest(body, secret), claimed) for secret in secrets]
-    if not any(matches):
-        raise InvalidSignature("signature mismatch")
+    return first_match([hmac.compare_digest(_digest(body, secret), claimed) for secret in secrets])
+
+
+def first_match(matches: Sequence[bool], *, per_secret: int = 1) -> int:
+    """The index of the secret behind the first ``True`` (``matches`` holds ``per_secret``
+    consecutive checks per secret), or :class:`InvalidSignature` when none matched.
+
+    Callers compute every comparison before calling this, so timing does not tell which matched.
+    """
+    for index, matched in enumerate(matches):
+        if matched:
+            return index // per_secret
+    raise InvalidSignature("signature mismatch")
 
 
 def _digest(body: bytes, secret: SecretStr | str) -> bytes:
@@ -96,9 +108,9 @@ def sign_square(url: str, body: bytes, secret: SecretStr | str) -> str:
 
 def verify_square_signature(
     url: str, body: bytes, header_value: str | None, secrets: Sequence[SecretStr]
-) -> None:
+) -> int:
     """Accept Square's signature of ``url`` (the subscription's notification URL) + ``body`` or raise."""
-    verify_base64_signature(url.encode("utf-8") + body, header_value, secrets)
+    return verify_base64_signature(url.encode("utf-8") + body, header_value, secrets)
 
 
 def sign_twilio(url: str, params: Sequence[tuple[str, str]], secret: SecretStr | str) -> str:
@@ -116,7 +128,7 @@ def twilio_signed_text(url: str, params: Sequence[tuple[str, str]]) -> bytes:
 
 def verify_twilio_signature(
     url: str, params: Sequence[tuple[str, str]], header_value: str | None, secrets: Sequence[SecretStr]
-) -> None:
+) -> int:
     """Accept Twilio's signature of ``url`` + sorted ``params`` with any auth token, or raise.
 
     As Twilio's own validators do, the URL is tried with and without its scheme's default port
@@ -132,9 +144,8 @@ def verify_twilio_signature(
     if len(claimed) != _SHA1_SIZE:
         raise InvalidSignature("malformed signature header: wrong digest length")
     texts = [twilio_signed_text(variant, params) for variant in _port_variants(url)]
-    matches = [hmac.compare_digest(_sha1(text, secret), claimed) for text in texts for secret in secrets]
-    if not any(matches):
-        raise InvalidSignature("signature mismatch")
+    matches = [hmac.compare_digest(_sha1(text, secret), claimed) for secret in secrets for text in texts]
+    return first_match(matches, per_secret=len(texts))
 
 
 def _port_variants(url: str) -> list[str]:
@@ -202,7 +213,7 @@ def verify_standard_webhook(
     *,
     window_s: int,
     now: float | None = None,
-) -> None:
+) -> int:
     """Accept a Standard Webhooks delivery or raise :class:`InvalidSignature` / :class:`StaleTimestamp`.
 
     The signed content is ``{webhook-id}.{webhook-timestamp}.{body}``; the key is the base64 after
@@ -223,9 +234,9 @@ def verify_standard_webhook(
     keys = [standard_webhook_key(secret) for secret in secrets]
     expected = [hmac.new(key, content, hashlib.sha256).digest() for key in keys]
     matches = [hmac.compare_digest(mine, theirs) for mine in expected for theirs in claimed]
-    if not any(matches):
-        raise InvalidSignature("signature mismatch")
+    index = first_match(matches, per_secret=len(claimed))
     check_timestamp(stamp, window_s, now=now)
+    return index
 
 
 def _standard_signatures(header_value: str) -> list[bytes]:

@@ -29,6 +29,7 @@ from plumbing.eventstore.postgres import (
     stored_positions,
     translated_errors,
 )
+from plumbing.identity_index import index_links, owners
 from plumbing.migrations import apply_migrations_async
 from services.timeline.resolve import EXACT_MATCH, NEW_CUSTOMER, Merge, Resolution, resolve
 
@@ -48,13 +49,6 @@ class Recorded:
 async def migrate(dsn: str) -> None:
     """Event store tables plus the identity index."""
     await apply_migrations_async(dsn, EVENT_STORE_MIGRATIONS, MIGRATIONS)
-
-
-async def _owners(conn: Conn, keys: Sequence[str]) -> dict[str, UUID]:
-    cur = await conn.execute(
-        "SELECT identity_key, customer_id FROM identity_index WHERE identity_key = ANY(%s)", (list(keys),)
-    )
-    return {key: customer for key, customer in await cur.fetchall()}
 
 
 def _customer(stream_id: str) -> UUID:
@@ -144,11 +138,11 @@ async def _record_locked(conn: Conn, event: InteractionEvent) -> Recorded:
         position, stream_id, _ = stored[event.event_id]
         return Recorded(_customer(stream_id), position, duplicate=True)
     identities = event.sender.identities
-    owners = await _owners(conn, [i.key for i in identities])
+    known = await owners(conn, [i.key for i in identities])
     resolution = resolve(
         identities,
-        owners,
-        await _seniority(conn, set(owners.values())),
+        known,
+        await _seniority(conn, set(known.values())),
         new_customer_id=derived_event_id(event.event_id, "customer"),
     )
     survivor = resolution.customer_id
@@ -156,12 +150,7 @@ async def _record_locked(conn: Conn, event: InteractionEvent) -> Recorded:
     batch = [*merged, *_link_events(event, resolution), NewEvent(event, {"customer_id": str(survivor)})]
     result = await append_locked(conn, customer_stream(resolution.customer_id), batch, ANY)
     if resolution.new_links:
-        async with conn.cursor() as cur:
-            await cur.executemany(
-                "INSERT INTO identity_index (identity_key, customer_id, evidence_event_id)"
-                " VALUES (%s, %s, %s)",
-                [(i.key, resolution.customer_id, event.event_id) for i in resolution.new_links],
-            )
+        await index_links(conn, resolution.customer_id, resolution.new_links, event.event_id)
     return Recorded(resolution.customer_id, result.last_position, duplicate=False, resolution=resolution)
 
 

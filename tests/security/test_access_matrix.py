@@ -24,12 +24,13 @@ from tests.support.api_app import api_client, bearer, project, seed_customer
 
 pytestmark = pytest.mark.security
 
-ALL = {"read_card", "read_timeline", "read_payments", "run_commands", "audit", "admin"}
+SALES = {"read_deals", "write_deals"}
+ALL = {"read_card", "read_timeline", "read_payments", "run_commands", "audit", "admin", *SALES}
 #: What the issue asks of each role.
 PERMISSIONS: dict[str, set[str]] = {
     "support_agent": {"read_card", "read_timeline"},
-    "sales_rep": {"read_card", "read_timeline", "read_payments", "run_commands"},
-    "sales_manager": {"read_card", "read_timeline", "read_payments", "run_commands"},
+    "sales_rep": {"read_card", "read_timeline", "read_payments", "run_commands", *SALES},
+    "sales_manager": {"read_card", "read_timeline", "read_payments", "run_commands", *SALES},
     "marketing_analyst": {"read_card", "read_payments"},
     "auditor": {"audit"},
     "admin": ALL,
@@ -78,6 +79,7 @@ ROUTES: dict[tuple[str, str], str | None] = {
     ("GET", "/v1/customers"): "read_card",
     ("GET", "/v1/customers/{customer_id}"): "read_card",
     ("GET", "/v1/customers/{customer_id}/timeline"): "read_timeline",
+    ("POST", "/v1/customers/{customer_id}/identities"): "run_commands",
     ("GET", "/v1/admin/roles"): "admin",
     ("GET", "/v1/admin/principals"): "admin",
     ("PUT", "/v1/admin/principals/{principal_id}"): "admin",
@@ -87,6 +89,26 @@ ROUTES: dict[tuple[str, str], str | None] = {
     ("POST", "/v1/admin/keys/{key_id}/rotate"): "admin",
     ("GET", "/v1/audit/access-log"): "audit",
 }
+#: Sales routes (tests/security/test_sales_access.py checks their rows); every request here is one the
+#: caller may make: a valid command, on an unknown deal for routes that name one.
+DEAL_VERBS = ("stage", "amount", "owner", "expected-close", "win", "lose", "reopen")
+SALES_ROUTES: dict[tuple[str, str], str] = {
+    ("POST", "/v1/deals"): "write_deals",
+    **{("POST", f"/v1/deals/{{deal_id}}/{verb}"): "write_deals" for verb in DEAL_VERBS},
+    ("POST", "/v1/notes"): "write_deals",
+    ("GET", "/v1/pipelines/{pipeline_id}"): "read_deals",
+    ("GET", "/v1/deals"): "read_deals",
+    ("GET", "/v1/deals/{deal_id}"): "read_deals",
+    ("POST", "/v1/tasks"): "write_deals",
+    **{
+        ("POST", f"/v1/tasks/{{task_id}}/{verb}"): "write_deals"
+        for verb in ("reassign", "complete", "cancel")
+    },
+    ("GET", "/v1/tasks"): "read_deals",
+    ("GET", "/v1/staff/{staff_id}/tasks"): "read_deals",
+    ("GET", "/v1/customers/{customer_id}/sales"): "read_deals",
+}
+ROUTES.update(SALES_ROUTES)
 ROWS = ("own", "other", "unknown")
 CUSTOMER_ROUTES = {
     ("GET", "/v1/customers"),
@@ -168,10 +190,15 @@ async def _call(world: World, role: str, route: tuple[str, str], row: str) -> Ca
     """The request for ``route`` on ``row`` (for admin routes, rows are keys and principals)."""
     method, path = route
     customer_id, email = _customer(world, row)
+    if route in SALES_ROUTES:
+        return _sales_call(route, customer_id)
     me, bystander = world.principal(role), "matrix-bystander"
     target = {"own": me, "other": bystander, "unknown": f"matrix-new-{uuid.uuid4().hex[:8]}"}[row]
     if path == "/v1/customers":
         return Call(method, path, {"email": email}, asked_id=customer_id if row != "unknown" else None)
+    if path == "/v1/customers/{customer_id}/identities":  # a new handle each time: always a new link
+        handle = {"kind": "handle", "value": uuid.uuid4().hex, "provider": "instagram"}
+        return Call(method, path.replace("{customer_id}", customer_id), body=handle, asked_id=customer_id)
     if path.startswith("/v1/customers/{customer_id}"):
         return Call(method, path.replace("{customer_id}", customer_id), asked_id=customer_id)
     if path == "/v1/audit/access-log":
@@ -194,14 +221,58 @@ async def _call(world: World, role: str, route: tuple[str, str], row: str) -> Ca
     return Call(method, path)
 
 
+def _sales_call(route: tuple[str, str], customer_id: str) -> Call:
+    method, path = route
+    bodies: dict[str, dict[str, Any]] = {
+        "/v1/deals": {"customer_id": customer_id, "title": "Sofa", "amount": "10", "currency": "EUR"}
+        | {"pipeline_id": "retail", "owner_id": "alice"},
+        "/v1/notes": {"customer_id": customer_id, "text": "Called back"},
+        "stage": {"stage_id": "offer"},
+        "amount": {"amount": "5", "currency": "EUR"},
+        "owner": {"owner_id": "alice"},
+        "expected-close": {"expected_close": None},
+        "win": {},
+        "lose": {"reason": "price"},
+        "reopen": {},
+        "/v1/tasks": {"customer_id": customer_id, "kind": "call_back", "title": "Call", "assignee": "alice"}
+        | {"due_at": "2030-01-01T09:00:00Z"},
+        "reassign": {"assignee": "alice"},
+        "complete": {},
+        "cancel": {},
+    }
+    ids = {"{deal_id}": str(uuid.uuid4()), "{task_id}": str(uuid.uuid4()), "{pipeline_id}": "retail"}
+    url = path
+    for placeholder, value in ids.items():
+        url = url.replace(placeholder, value)
+    url = url.replace("{staff_id}", "alice").replace("{customer_id}", customer_id)
+    if method == "GET":
+        return Call(method, url)
+    if url != path:
+        return Call(method, url, body={"expected_version": 0, **bodies[path.rsplit("/", 1)[1]]})
+    return Call(method, path, body=bodies[path])
+
+
+def _expected_sales_status(route: tuple[str, str], row: str) -> int:
+    if "{deal_id}" in route[1] or "{task_id}" in route[1]:
+        return 404  # no such deal or task, but the caller got past the guard
+    if "{customer_id}" in route[1]:
+        return 404 if row == "unknown" else 200
+    if route[0] == "GET":
+        return 200
+    return 422 if row == "unknown" else 201  # no such customer
+
+
 def _expected_status(world: World, role: str, route: tuple[str, str], row: str) -> int:
     permission = ROUTES[route]
     if permission is not None and permission not in PERMISSIONS[role]:
         return 403
+    if route in SALES_ROUTES:
+        return _expected_sales_status(route, row)
     path = route[1]
     if path.startswith("/v1/customers/{customer_id}"):
         visible = row == "own" or (row == "other" and SEES_OTHER_CUSTOMERS[role])
-        return 200 if visible else 404
+        created = 201 if route[0] == "POST" else 200
+        return created if visible else 404
     if route == ("POST", "/v1/admin/keys"):
         return 404 if row == "unknown" else 201
     if route == ("DELETE", "/v1/admin/keys/{key_id}"):
@@ -332,14 +403,13 @@ async def test_each_role_gets_exactly_its_routes_rows_and_fields(
     assert _access_log_outcomes(world, role) == EXPECTED_LOG[role]
 
 
-#: Every card, lookup and timeline request of a role leaves exactly one access-log row.
+#: Every card, lookup, timeline and sales-section request of a role leaves exactly one access-log row.
 EXPECTED_LOG: dict[str, dict[str, int]] = {
-    "support_agent": {"ok": 3, "hidden": 3, "not_found": 3},
-    "marketing_analyst": {"ok": 4, "not_found": 2, "forbidden": 3},
-    "auditor": {"forbidden": 9},
-    **{
-        role: {"ok": 6, "not_found": 3} for role in ("sales_rep", "sales_manager", "admin", "service_account")
-    },
+    "support_agent": {"ok": 3, "hidden": 3, "not_found": 3, "forbidden": 3},
+    "marketing_analyst": {"ok": 4, "not_found": 2, "forbidden": 6},
+    "auditor": {"forbidden": 12},
+    **{role: {"ok": 8, "not_found": 4} for role in ("sales_rep", "sales_manager", "admin")},
+    "service_account": {"ok": 6, "not_found": 3, "forbidden": 3},
 }
 
 

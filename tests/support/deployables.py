@@ -43,12 +43,18 @@ class RunningHub:
             Infra(self.infra.kafka_bootstrap, self.dsn),
             self.secrets,
             self.ports,
+            self.blob_dir,
             HUB_TOPICS__INTERACTIONS=self.topics.interactions,
             HUB_TOPICS__DEAD_LETTER=self.topics.dead_letter,
             HUB_TOPICS__TIMELINE=self.topics.timeline,
             HUB_TIMELINE_GROUP=self.group,
             HUB_LOG_LEVEL=os.environ.get("HUB_TEST_LOG_LEVEL", "INFO"),
         )
+
+    @property
+    def blob_dir(self) -> Path:
+        """This hub's own evidence store."""
+        return self.run_dir / "blobs"
 
     @cached_property
     def api_key(self) -> str:

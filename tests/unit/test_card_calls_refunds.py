@@ -10,9 +10,9 @@ from uuid import UUID, uuid4
 import pytest
 
 from contracts import (
-    CallDirection,
     CallRecorded,
     CustomerAbsorbed,
+    Direction,
     Envelope,
     IdentityKind,
     Money,
@@ -45,7 +45,7 @@ def _call(minutes: int, duration_s: int = 83) -> CallRecorded:
         sender=Sender(identities=(PHONE,)),
         summary="Inbound call, 1 min 23 s",
         call_id="CA1",
-        direction=CallDirection.INBOUND,
+        direction=Direction.INBOUND,
         from_number="+14155550123",
         to_number="+15005550006",
         duration_s=duration_s,

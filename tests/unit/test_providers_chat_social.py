@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,7 +12,14 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from starlette.datastructures import Headers
 
-from contracts import ChatMessageReceived, Identity, IdentityKind, SocialMessageReceived, event_id_for
+from contracts import (
+    ChatMessageReceived,
+    Direction,
+    Identity,
+    IdentityKind,
+    SocialMessageReceived,
+    event_id_for,
+)
 from hub import samples
 from hub import samples_chat_social as social
 from services.ingress import app as ingress_app
@@ -31,6 +38,7 @@ RECEIVED_AT = datetime(2025, 6, 9, 12, 0, 0, tzinfo=UTC)
 SENT_AT = datetime(2025, 6, 9, 11, 59, 30, tzinfo=UTC)
 CONTEXT: dict[str, Any] = {"received_at": RECEIVED_AT, "correlation_id": "corr-1", "default_region": "US"}
 CURRENT, PREVIOUS = "tg-current_0123456789abcdef", "tg-previous_fedcba9876543210"
+INBOUND, OUTBOUND = Direction.INBOUND, Direction.OUTBOUND
 SECRETS = [SecretStr(CURRENT), SecretStr(PREVIOUS)]
 
 
@@ -279,7 +287,7 @@ def test_vk_message_without_a_sender_is_refused_naming_the_field() -> None:
 def _batch(
     kind: str, person_id: Callable[[social.SocialPerson], str], account: str
 ) -> tuple[bytes, list[str]]:
-    """Two entries, each with two inbound messages of two people, an echo, a delivery and a read."""
+    """Two entries: inbound messages of two people, an echo of our reply, a delivery and a read."""
     alice, bob = social.social_person("alice"), social.social_person("bob")
     first = [
         social.meta_text_item(person_id(alice), account, "m_1", "Hi", sent_at=SENT_AT),
@@ -295,6 +303,7 @@ def _batch(
     ]
     return social.meta_messaging(kind, [(account, first), (account, second)]), [
         person_id(alice),
+        person_id(alice),
         person_id(bob),
         person_id(alice),
     ]
@@ -307,21 +316,160 @@ def _batch(
         ("instagram", lambda p: p.igsid, social.INSTAGRAM_ACCOUNT_ID, "meta_instagram", "instagram"),
     ],
 )
-def test_meta_messaging_batch_gives_one_event_per_inbound_message_skipping_echoes_and_receipts(
+def test_meta_messaging_batch_gives_one_event_per_message_either_way_and_skips_receipts(
     kind: str, person_id: Callable[[social.SocialPerson], str], account: str, provider: str, network: str
 ) -> None:
-    raw, senders = _batch(kind, person_id, account)
+    raw, people = _batch(kind, person_id, account)
+    mids = ["m_1", "m_echo_1", "m_2", "m_3"]
 
     events = meta.translate(raw, **CONTEXT)
 
-    assert [e.provider_message_id for e in events] == ["m_1", "m_2", "m_3"]
+    assert [e.provider_message_id for e in events] == mids
     assert all(isinstance(e, SocialMessageReceived) for e in events)
     assert {(e.provider, e.network) for e in events} == {(provider, network)}
-    assert [e.event_id for e in events] == [event_id_for(provider, mid) for mid in ("m_1", "m_2", "m_3")]
-    assert [e.sender.identities for e in events] == [(handle(network, s),) for s in senders]
-    assert [e.conversation_id for e in events] == senders
-    assert [e.summary for e in events] == ["Hi", "Opening hours?", "Thanks"]
+    assert [e.event_id for e in events] == [event_id_for(provider, mid) for mid in mids]
+    assert [e.direction for e in events] == [INBOUND, OUTBOUND, INBOUND, INBOUND]
+    # The echo is attributed to its recipient, in the same conversation as their own messages.
+    assert [e.sender.identities for e in events] == [(handle(network, s),) for s in people]
+    assert [e.conversation_id for e in events] == people
+    assert [e.summary for e in events] == ["Hi", "Hello! How can we help?", "Opening hours?", "Thanks"]
     assert events[0].occurred_at == SENT_AT + timedelta(milliseconds=123)
+
+
+# --- Instagram comments and Facebook Page feed comments ---------------------------------------------
+
+# A comments notification as Meta's Instagram webhook examples show it (entry.time in seconds).
+INSTAGRAM_COMMENT_LITERAL = b"""{
+  "object": "instagram",
+  "entry": [{
+    "id": "17841405822304914",
+    "time": 1749470400,
+    "changes": [{
+      "field": "comments",
+      "value": {
+        "from": {"id": "31234567890123456", "username": "Radia.Sews"},
+        "media": {"id": "18172143295349192", "media_product_type": "FEED"},
+        "id": "17919697626119712",
+        "text": "Do you ship the  red scarf to Canada?"
+      }
+    }]
+  }]
+}"""
+
+
+def test_instagram_comment_is_a_social_event_in_the_media_conversation() -> None:
+    [event] = meta.translate(INSTAGRAM_COMMENT_LITERAL, **CONTEXT)
+
+    assert isinstance(event, SocialMessageReceived)
+    assert (event.provider, event.network, event.direction) == ("meta_instagram", "instagram", INBOUND)
+    assert event.provider_message_id == "17919697626119712"
+    assert event.event_id == event_id_for("meta_instagram", "17919697626119712")
+    assert event.conversation_id == "18172143295349192"
+    assert identities(event) == {
+        handle("instagram", "31234567890123456"),
+        handle("instagram", "@radia.sews"),
+    }
+    assert event.sender.display_name == "Radia.Sews"
+    assert event.summary == "[comment] Do you ship the red scarf to Canada?"
+    assert event.occurred_at == datetime.fromtimestamp(1749470400, UTC)  # entry.time: the payload has none
+    retried = {**CONTEXT, "correlation_id": "retry"}
+    assert [e.event_id for e in meta.translate(INSTAGRAM_COMMENT_LITERAL, **retried)] == [event.event_id]
+
+
+def test_instagram_comment_and_direct_message_of_one_person_share_the_igsid_handle(
+    person: social.SocialPerson,
+) -> None:
+    [message] = meta.translate(social.instagram_message(person, "m_dm", "Hi"), **CONTEXT)
+    [comment] = meta.translate(social.instagram_comment(person, "1791", "1817", "Lovely!"), **CONTEXT)
+
+    assert handle("instagram", person.igsid) in identities(message) & identities(comment)
+    assert comment.conversation_id == "1817" != message.conversation_id
+
+
+def test_instagram_batch_mixes_messages_and_comments_in_payload_order_and_skips_the_rest(
+    person: social.SocialPerson,
+) -> None:
+    account = social.INSTAGRAM_ACCOUNT_ID
+    own_reply = social.instagram_comment_change(person, "1793", "1817", "Thank you!")
+    own_reply["value"]["from"] = {"id": account, "username": "example_shop"}
+    changes = [
+        social.instagram_comment_change(person, "1791", "1817", "Live now?", field="live_comments"),
+        own_reply,
+        {"field": "mentions", "value": {"media_id": "1817", "comment_id": "1794"}},
+        social.instagram_comment_change(person, "1792", "1817", ""),
+    ]
+    document = json.loads(social.meta_changes("instagram", [(account, changes)], sent_at=SENT_AT))
+    document["entry"].insert(0, json.loads(social.instagram_message(person, "m_dm", "Hi"))["entry"][0])
+
+    events = meta.translate(json.dumps(document).encode(), **CONTEXT)
+
+    assert [(e.provider_message_id, e.summary) for e in events] == [
+        ("m_dm", "Hi"),
+        ("1791", "[live comment] Live now?"),
+        ("1792", "[comment]"),
+    ]
+    assert events[1].occurred_at == SENT_AT.replace(microsecond=0)
+
+
+def test_instagram_delivery_of_only_the_accounts_own_comments_is_ignored(person: social.SocialPerson) -> None:
+    account = social.INSTAGRAM_ACCOUNT_ID
+    own_reply = social.instagram_comment_change(person, "1793", "1817", "Thank you!")
+    own_reply["value"]["from"] = {"id": account, "username": "example_shop"}
+    with pytest.raises(IgnoredDelivery, match=r"^instagram delivery without messages or comments$"):
+        meta.translate(social.meta_changes("instagram", [(account, [own_reply])]), **CONTEXT)
+
+
+def test_instagram_comment_without_its_media_is_refused_naming_the_field(person: social.SocialPerson) -> None:
+    change = social.instagram_comment_change(person, "1791", "1817", "Hi")
+    del change["value"]["media"]
+    raw = social.meta_changes("instagram", [(social.INSTAGRAM_ACCOUNT_ID, [change])])
+    with pytest.raises(InvalidPayload, match=r"^field entry\[0\]\.changes\[0\]\.value\.media is missing$"):
+        meta.translate(raw, **CONTEXT)
+
+
+def test_page_feed_comment_is_a_facebook_social_event_in_the_post_conversation(
+    person: social.SocialPerson,
+) -> None:
+    post = f"{social.MESSENGER_PAGE_ID}_1022334455667788"
+    change = social.page_feed_comment_change(
+        person, f"{post[-16:]}_99001", post, "What sizes?", sent_at=SENT_AT
+    )
+
+    [event] = meta.translate(social.meta_changes("page", [(social.MESSENGER_PAGE_ID, [change])]), **CONTEXT)
+
+    assert (event.provider, event.network, event.direction) == ("meta_messenger", "facebook", INBOUND)
+    assert event.provider_message_id == "1022334455667788_99001"
+    assert event.event_id == event_id_for("meta_messenger", "1022334455667788_99001")
+    assert event.conversation_id == post
+    # A Graph API user id, not a Messenger PSID: a handle of its own network.
+    assert identities(event) == {handle("facebook", person.facebook_id)}
+    assert event.sender.display_name == "Radia Perlman"
+    assert (event.summary, event.occurred_at) == ("[comment] What sizes?", SENT_AT.replace(microsecond=0))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"item": "reaction", "verb": "add", "reaction_type": "like", "post_id": "1_2", "from": {"id": "7"}},
+        {"item": "comment", "verb": "edited", "comment_id": "2_3", "post_id": "1_2", "from": {"id": "7"}},
+        {"item": "comment", "verb": "remove", "comment_id": "2_3", "post_id": "1_2", "from": {"id": "7"}},
+        {"item": "status", "verb": "add", "post_id": "1_2", "message": "New arrivals", "from": {"id": "7"}},
+        {"item": "comment", "verb": "add", "comment_id": "2_3", "post_id": "1_2", "message": "Anonymous"},
+        {
+            "item": "comment",
+            "verb": "add",
+            "comment_id": "2_4",
+            "post_id": "1_2",
+            "message": "Thanks for asking!",
+            "from": {"id": social.MESSENGER_PAGE_ID, "name": "Example Shop"},
+        },
+    ],
+    ids=["reaction", "edit", "removal", "post", "no author", "the page's own reply"],
+)
+def test_page_feed_changes_that_are_not_a_customers_new_comment_are_skipped(change: dict[str, Any]) -> None:
+    raw = social.meta_changes("page", [(social.MESSENGER_PAGE_ID, [{"field": "feed", "value": change}])])
+    with pytest.raises(IgnoredDelivery, match=r"^messenger delivery without messages or comments$"):
+        meta.translate(raw, **CONTEXT)
 
 
 def test_messenger_and_instagram_ids_of_the_same_mid_do_not_collide(person: social.SocialPerson) -> None:
@@ -331,13 +479,17 @@ def test_messenger_and_instagram_ids_of_the_same_mid_do_not_collide(person: soci
     assert on_messenger.event_id != on_instagram.event_id
 
 
-def test_meta_messaging_delivery_of_only_echoes_and_receipts_is_ignored(person: social.SocialPerson) -> None:
+def test_meta_messaging_delivery_of_only_receipts_and_unsent_messages_is_ignored(
+    person: social.SocialPerson,
+) -> None:
+    unsent = social.meta_text_item(person.psid, social.MESSENGER_PAGE_ID, "m_gone", "oops")
+    unsent["message"] = {"mid": "m_gone", "is_deleted": True}
     items = [
-        social.meta_echo_item(social.MESSENGER_PAGE_ID, person.psid, "m_echo", "Hello"),
+        unsent,
         social.meta_delivery_item(person.psid, social.MESSENGER_PAGE_ID, ["m_echo"]),
         social.meta_read_item(person.psid, social.MESSENGER_PAGE_ID),
     ]
-    with pytest.raises(IgnoredDelivery, match=r"^messenger delivery without inbound messages$"):
+    with pytest.raises(IgnoredDelivery, match=r"^messenger delivery without messages or comments$"):
         meta.translate(social.meta_messaging("page", [(social.MESSENGER_PAGE_ID, items)]), **CONTEXT)
 
 
@@ -388,7 +540,7 @@ TELEGRAM_ROWS: list[tuple[str, dict[str, str], bool]] = [
 ]
 
 
-def _accepted(verify: Callable[[Delivery, list[SecretStr]], None], delivery: Delivery) -> bool:
+def _accepted(verify: Callable[[Delivery, Sequence[SecretStr]], int], delivery: Delivery) -> bool:
     try:
         verify(delivery, SECRETS)
     except InvalidSignature:
@@ -474,6 +626,55 @@ def test_vk_confirmation_is_answered_with_the_configured_string_in_plain_text(cl
     assert answer.headers["content-type"].startswith("text/plain")
     assert forged.status_code == 401
     assert forged.json()["error"]["code"] == "invalid_signature"
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("1a2b3c4d", {"*": "1a2b3c4d"}),
+        (" 12345:abc123, 67890:def456 ", {"12345": "abc123", "67890": "def456"}),
+        ("00012345:abc123", {"12345": "abc123"}),
+        ("", {}),
+    ],
+)
+def test_vk_confirmation_setting_is_one_string_or_group_pairs(setting: str, expected: dict[str, str]) -> None:
+    parsed = IngressSettings(vk_confirmation=setting).vk_confirmation
+    assert {group: code.get_secret_value() for group, code in parsed.items()} == expected
+
+
+@pytest.mark.parametrize(
+    ("setting", "problem"),
+    [
+        ("12345:abc123,def456", "group_id:string pairs"),
+        ("12345:abc123,x1:def456", "group_id:string pairs"),
+        ("12345:", "group_id:string pairs"),
+        ("12345:abc123,012345:def456", "names a group_id twice"),
+    ],
+)
+def test_vk_confirmation_setting_of_another_shape_is_refused(setting: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        IngressSettings(vk_confirmation=setting)
+
+
+def test_vk_confirmation_answers_each_community_its_own_string_and_refuses_unknown_groups() -> None:
+    settings = IngressSettings(
+        vk_secrets=SECRETS, vk_confirmation=f"{social.VK_GROUP_ID}:1a2b3c4d,67890:def456"
+    )
+    client = TestClient(ingress_app.build_app(settings))
+
+    def confirm(group_id: object) -> Any:
+        document = json.loads(social.vk_confirmation(CURRENT))
+        document["group_id"] = group_id
+        return client.post(social.VK_PATH, content=json.dumps(document).encode())
+
+    ours, other, unknown = confirm(social.VK_GROUP_ID), confirm(67890), confirm(11111)
+
+    assert (ours.status_code, ours.text) == (200, "1a2b3c4d")
+    assert (other.status_code, other.text) == (200, "def456")
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "unknown_vk_group"
+    assert "def456" not in unknown.text and "1a2b3c4d" not in unknown.text
+    assert confirm("not a group").status_code == 404
 
 
 def test_vk_ignored_notification_is_answered_ok_and_unreadable_body_401(

@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from hashlib import sha256
 
 import pytest
 from fastapi.testclient import TestClient
@@ -139,9 +140,17 @@ def test_mailgun_forward_with_attachments_and_threading(person: samples.SamplePe
     assert event.sender.display_name == person.name
     assert event.attachments == (
         Attachment(
-            filename="invoice-1042.pdf", content_type="application/pdf", size_bytes=len(mail.INVOICE.data)
+            filename="invoice-1042.pdf",
+            content_type="application/pdf",
+            size_bytes=len(mail.INVOICE.data),
+            sha256=sha256(mail.INVOICE.data).hexdigest(),
         ),
-        Attachment(filename="jacket.png", content_type="image/png", size_bytes=len(mail.PHOTO.data)),
+        Attachment(
+            filename="jacket.png",
+            content_type="image/png",
+            size_bytes=len(mail.PHOTO.data),
+            sha256=sha256(mail.PHOTO.data).hexdigest(),
+        ),
     )
     assert event.correlation_id == "corr-1"
 
@@ -345,9 +354,17 @@ def test_sendgrid_parsed_mode(person: samples.SamplePerson) -> None:
     assert event.occurred_at == datetime(2025, 3, 1, 9, 45, tzinfo=UTC)
     assert event.sender.identities[0].value == person.email
     assert event.attachments == (
-        Attachment(filename="jacket.png", content_type="image/png", size_bytes=len(mail.PHOTO.data)),
         Attachment(
-            filename="invoice-1042.pdf", content_type="application/pdf", size_bytes=len(mail.INVOICE.data)
+            filename="jacket.png",
+            content_type="image/png",
+            size_bytes=len(mail.PHOTO.data),
+            sha256=sha256(mail.PHOTO.data).hexdigest(),
+        ),
+        Attachment(
+            filename="invoice-1042.pdf",
+            content_type="application/pdf",
+            size_bytes=len(mail.INVOICE.data),
+            sha256=sha256(mail.INVOICE.data).hexdigest(),
         ),
     )
 

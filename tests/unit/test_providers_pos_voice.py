@@ -12,9 +12,9 @@ from pydantic import SecretStr
 from starlette.datastructures import Headers
 
 from contracts import (
-    CallDirection,
     CallRecorded,
     Channel,
+    Direction,
     Identity,
     IdentityKind,
     Money,
@@ -47,6 +47,7 @@ class Context(TypedDict):
 
 RECEIVED_AT = datetime(2025, 6, 10, 12, 0, tzinfo=UTC)
 CONTEXT = Context(received_at=RECEIVED_AT, correlation_id="corr-1", default_region="US")
+RETRY = Context(received_at=RECEIVED_AT + timedelta(hours=1), correlation_id="retry", default_region="US")
 PERSON = sample_person(11)
 
 
@@ -115,6 +116,9 @@ def test_square_docs_completed_payment_becomes_a_purchase_of_one_line_in_exact_d
     assert event.sender.identities == (
         plain(IdentityKind.EMAIL, "buyer@example.com"),
         Identity(kind=IdentityKind.EXTERNAL, value="RDX9Z4XTIZR7MRZJUXNY9HUK6I", provider="square"),
+        Identity(
+            kind=IdentityKind.EXTERNAL, value="hYy9pRFVxpDsO1FB05SunFWUe9JZY", provider="square_payment"
+        ),
     )
     assert [(p.method, p.status) for p in event.payments] == [("card (MASTERCARD)", "COMPLETED")]
     assert event.occurred_at == datetime(2020, 11, 22, 21, 16, 51, 86000, tzinfo=UTC)
@@ -134,11 +138,13 @@ def test_square_created_and_updated_notifications_of_one_payment_are_one_event()
 
 def test_square_total_includes_the_tip_and_keeps_minor_units_exact() -> None:
     [event] = square.translate(pv.square_payment(PERSON, "pay-2", 1999, tip_minor=300), **CONTEXT)
+    assert isinstance(event, PurchaseRecorded)
     assert event.total == Money(amount=Decimal("22.99"), currency="USD")
 
 
 def test_square_yen_have_no_minor_unit_so_1500_is_1500_yen() -> None:
     [event] = square.translate(pv.square_payment(PERSON, "pay-3", 1500, "JPY"), **CONTEXT)
+    assert isinstance(event, PurchaseRecorded)
     assert event.total == Money(amount=Decimal("1500"), currency="JPY")
     assert event.lines[0].unit_price.amount == Decimal(1500)
 
@@ -164,8 +170,105 @@ def test_square_payment_that_is_not_completed_is_ignored_with_its_status(status:
 
 
 def test_square_event_of_another_type_is_unsupported() -> None:
-    raw = SQUARE_DOCS_LITERAL.replace(b'"payment.updated"', b'"refund.created"')
+    raw = SQUARE_DOCS_LITERAL.replace(b'"payment.updated"', b'"invoice.created"')
     with pytest.raises(UnsupportedEventType, match="field type"):
+        square.translate(raw, **CONTEXT)
+
+
+# --- Square: refund.created / refund.updated -> RefundRecorded; order.* ignored ---------------------
+
+# The refund.updated example of Square's webhook reference.
+SQUARE_REFUND_DOCS_LITERAL = b"""{
+  "merchant_id": "6SSW7HV8K2ST5",
+  "type": "refund.updated",
+  "event_id": "bc316346-6691-4243-88ed-6d651a0d0c47",
+  "created_at": "2020-02-06T22:14:16.421Z",
+  "data": {
+    "type": "refund",
+    "id": "KkAkhdMsgzn59SM8A89WgKwekxLZY_ptNBVqHYxt5gAdfcobBe4u1AZsXhoz06KTtuq9Ls24P",
+    "object": {
+      "refund": {
+        "id": "KkAkhdMsgzn59SM8A89WgKwekxLZY_ptNBVqHYxt5gAdfcobBe4u1AZsXhoz06KTtuq9Ls24P",
+        "created_at": "2020-02-06T21:27:41.836Z",
+        "updated_at": "2020-02-06T22:14:16.381Z",
+        "amount_money": {"amount": 1000, "currency": "USD"},
+        "status": "COMPLETED",
+        "processing_fee": [
+          {"effective_at": "2020-02-06T23:27:31.000Z", "type": "INITIAL",
+           "amount_money": {"amount": -59, "currency": "USD"}}
+        ],
+        "location_id": "NAQ1FHV6ZJ8YV",
+        "order_id": "haOyDuHiqtAXMk0d8pDKXpL7Jg4F",
+        "payment_id": "KkAkhdMsgzn59SM8A89WgKwekxLZY",
+        "version": 10
+      }
+    }
+  }
+}"""
+DOCS_REFUND_ID = "KkAkhdMsgzn59SM8A89WgKwekxLZY_ptNBVqHYxt5gAdfcobBe4u1AZsXhoz06KTtuq9Ls24P"
+
+
+def test_square_docs_completed_refund_is_a_refund_linked_to_its_payment() -> None:
+    [event] = square.translate(SQUARE_REFUND_DOCS_LITERAL, **CONTEXT)
+
+    assert isinstance(event, RefundRecorded)
+    assert event.provider == "square"
+    assert event.provider_message_id == f"refund:{DOCS_REFUND_ID}"
+    assert event.event_id == event_id_for("square", f"refund:{DOCS_REFUND_ID}")
+    assert event.refund_id == DOCS_REFUND_ID
+    assert event.order_id == "KkAkhdMsgzn59SM8A89WgKwekxLZY"  # the payment: the purchase's message id
+    assert event.amount == Money(amount=Decimal("10.00"), currency="USD")
+    assert event.sender.identities == (
+        Identity(
+            kind=IdentityKind.EXTERNAL, value="KkAkhdMsgzn59SM8A89WgKwekxLZY", provider="square_payment"
+        ),
+    )
+    assert event.occurred_at == datetime(2020, 2, 6, 21, 27, 41, 836000, tzinfo=UTC)
+    assert (event.reason, event.lines) == (None, ())
+    assert event.summary == "Refund on square payment KkAkhdMsgzn59SM8A89WgKwekxLZY"
+
+
+def test_square_refund_lands_where_the_purchase_of_its_payment_did() -> None:
+    [purchase] = square.translate(pv.square_payment(PERSON, "pay-9", 4250), **CONTEXT)
+    [refund] = square.translate(pv.square_refund("pay-9", "pay-9_r1", 1250), **CONTEXT)
+
+    assert set(refund.sender.identities) <= set(purchase.sender.identities)
+    assert isinstance(refund, RefundRecorded)
+    assert refund.order_id == purchase.provider_message_id == "pay-9"
+    assert refund.amount == Money(amount=Decimal("12.50"), currency="USD")
+    assert refund.reason == "Returned goods"
+
+
+def test_square_created_and_updated_notifications_of_one_refund_are_one_event() -> None:
+    created = pv.square_refund("pay-9", "pay-9_r1", 1250, event_type="refund.created")
+    updated = pv.square_refund("pay-9", "pay-9_r1", 1250, event_type="refund.updated")
+
+    [first] = square.translate(created, **CONTEXT)
+    [again] = square.translate(created, **RETRY)
+    [second] = square.translate(updated, **CONTEXT)
+
+    assert first.event_id == again.event_id == second.event_id == event_id_for("square", "refund:pay-9_r1")
+
+
+@pytest.mark.parametrize("status", ["PENDING", "REJECTED", "FAILED"])
+def test_square_refund_that_is_not_completed_is_ignored_with_its_status(status: str) -> None:
+    raw = pv.square_refund("pay-9", "pay-9_r2", 100, status=status, event_type="refund.created")
+    with pytest.raises(
+        IgnoredDelivery, match=f"^square refund status {status.lower()} is not money given back$"
+    ):
+        square.translate(raw, **CONTEXT)
+
+
+def test_square_refund_without_its_payment_is_refused_naming_the_field() -> None:
+    raw = SQUARE_REFUND_DOCS_LITERAL.replace(b'"payment_id"', b'"source_payment"')
+    with pytest.raises(InvalidPayload, match=r"^field data\.object\.refund\.payment_id is missing$"):
+        square.translate(raw, **CONTEXT)
+
+
+@pytest.mark.parametrize("kind", ["order.created", "order.updated", "order.fulfillment.updated"])
+def test_square_order_notifications_are_acknowledged_and_ignored_with_the_reason(kind: str) -> None:
+    raw = pv.square_order("ord_7Tn3CzUe8yWz", "OPEN", event_type=kind)
+    with pytest.raises(IgnoredDelivery, match=f"^square {kind} carries no lines or buyer"):
         square.translate(raw, **CONTEXT)
 
 
@@ -346,6 +449,7 @@ def test_shopify_order_carries_the_identity_its_refunds_are_attributed_to() -> N
 def test_shopify_refund_sample_round_trips_through_the_translator() -> None:
     raw = pv.shopify_refund(4711, 9001, [("MUG", "Blue mug", 2, "12.50")])
     [event] = _refund_translator()(raw, **CONTEXT)
+    assert isinstance(event, RefundRecorded)
     assert event.amount == Money(amount=Decimal("25.00"), currency="USD")
     assert event.lines[0].total.amount == Decimal("25.00")
 
@@ -411,7 +515,7 @@ def test_twilio_completed_inbound_call_becomes_a_call_from_the_callers_phone() -
     assert event.provider == "twilio"
     assert event.provider_message_id == event.call_id == "CAe03b7cd806070d1f32bdb7f1046a41c0"
     assert event.event_id == event_id_for("twilio", "CAe03b7cd806070d1f32bdb7f1046a41c0")
-    assert event.direction is CallDirection.INBOUND
+    assert event.direction is Direction.INBOUND
     assert event.sender.identities == (plain(IdentityKind.PHONE, "+14155550123"),)
     assert (event.from_number, event.to_number) == ("+14155550123", "+15005550006")
     assert (event.duration_s, event.status, event.agent) == (83, "completed", None)
@@ -431,7 +535,7 @@ def test_twilio_completed_outbound_call_is_attributed_to_the_number_called_and_n
 
     [event] = twilio_voice.translate(pv.form_body(params), **CONTEXT)
 
-    assert event.direction is CallDirection.OUTBOUND
+    assert event.direction is Direction.OUTBOUND
     assert event.sender.identities == (plain(IdentityKind.PHONE, PERSON.phone),)
     assert (event.from_number, event.agent) == ("client:alice", "alice")
     assert event.recording_id is None and event.recording_url is None
@@ -442,17 +546,42 @@ def test_twilio_a_national_number_is_read_in_the_default_region() -> None:
     params = [
         (k, "020 7946 0018" if k == "From" else v) for k, v in pv.twilio_call(PERSON, pv.call_sid("gb"))
     ]
-    [event] = twilio_voice.translate(pv.form_body(params), **{**CONTEXT, "default_region": "GB"})
+    [event] = twilio_voice.translate(
+        pv.form_body(params), **Context(received_at=RECEIVED_AT, correlation_id="corr-1", default_region="GB")
+    )
     assert event.sender.identities == (plain(IdentityKind.PHONE, "+442079460018"),)
 
 
-@pytest.mark.parametrize(
-    "status", ["queued", "ringing", "in-progress", "busy", "no-answer", "canceled", "failed"]
-)
-def test_twilio_call_that_is_not_completed_is_ignored(status: str) -> None:
+@pytest.mark.parametrize("status", ["queued", "initiated", "ringing", "in-progress"])
+def test_twilio_call_that_has_not_ended_is_ignored(status: str) -> None:
     params = pv.twilio_call(PERSON, pv.call_sid(status), status=status)
     with pytest.raises(IgnoredDelivery, match=f"status {status} is not a finished call"):
         twilio_voice.translate(pv.form_body(params), **CONTEXT)
+
+
+@pytest.mark.parametrize(
+    ("status", "direction", "summary"),
+    [
+        ("no-answer", "inbound", "Inbound call, not answered"),
+        ("canceled", "inbound", "Inbound call, hung up before answer"),
+        ("busy", "outbound-api", "Outbound call, busy"),
+        ("failed", "outbound-dial", "Outbound call, failed"),
+    ],
+)
+def test_twilio_missed_call_is_recorded_with_its_status_and_no_duration(
+    status: str, direction: str, summary: str
+) -> None:
+    raw = pv.form_body(pv.twilio_call(PERSON, pv.call_sid(status), status=status, direction=direction))
+
+    [event] = twilio_voice.translate(raw, **CONTEXT)
+    [again] = twilio_voice.translate(raw, **RETRY)
+
+    assert isinstance(event, CallRecorded)
+    assert (event.status, event.duration_s, event.summary) == (status, 0, summary)
+    assert event.direction is (Direction.INBOUND if direction == "inbound" else Direction.OUTBOUND)
+    assert event.sender.identities == (plain(IdentityKind.PHONE, PERSON.phone),)
+    assert event.event_id == again.event_id == event_id_for("twilio", pv.call_sid(status))
+    assert event.recording_id is None
 
 
 def test_twilio_call_from_a_withheld_number_is_ignored() -> None:

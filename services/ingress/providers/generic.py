@@ -26,9 +26,9 @@ DEFAULT_WINDOW_S: int = IngressSettings.model_fields["signature_window_s"].defau
 def verifier(window_s: int) -> Verifier:
     """The Standard Webhooks check with a timestamp window of ``window_s`` seconds."""
 
-    def verify(delivery: Delivery, secrets: Sequence[SecretStr]) -> None:
+    def verify(delivery: Delivery, secrets: Sequence[SecretStr]) -> int:
         headers = delivery.headers
-        verify_standard_webhook(
+        return verify_standard_webhook(
             delivery.body,
             headers.get("webhook-id"),
             headers.get("webhook-timestamp"),
@@ -56,6 +56,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         lambda s: s.generic_secrets,
         verifier(DEFAULT_WINDOW_S),
         generic.ChannelTranslator("chat"),  # never used: ``select`` picks the path's channel
+        scheme="standard-webhooks-v1",
         select=generic.translator_for,
         configure=_configure,
     ),

@@ -26,26 +26,28 @@ from services.ingress.verify import check_timestamp, verify_hex_signature
 DEFAULT_WINDOW_S: int = IngressSettings.model_fields["signature_window_s"].default
 
 
-def verify_form(form: Form, secrets: Sequence[SecretStr], *, window_s: int, now: float | None = None) -> None:
-    """Accept a form whose ``signature`` signs its ``timestamp`` and ``token`` recently, or raise."""
+def verify_form(form: Form, secrets: Sequence[SecretStr], *, window_s: int, now: float | None = None) -> int:
+    """Accept a form whose ``signature`` signs its ``timestamp`` and ``token`` recently (returning the
+    matching secret's index), or raise."""
     timestamp, token, signature = (form.text(name) for name in ("timestamp", "token", "signature"))
     for name, value in (("timestamp", timestamp), ("token", token), ("signature", signature)):
         if value is None or not value.strip():
             raise InvalidSignature(f"missing field {name}")
     assert timestamp is not None and token is not None  # for mypy: checked just above
-    verify_hex_signature((timestamp + token).encode("utf-8"), signature, secrets, prefix="")
+    index = verify_hex_signature((timestamp + token).encode("utf-8"), signature, secrets, prefix="")
     check_timestamp(timestamp, window_s, now=now)
+    return index
 
 
 def verifier(window_s: int) -> Verifier:
     """Mailgun's check with a timestamp window of ``window_s`` seconds."""
 
-    def verify(delivery: Delivery, secrets: Sequence[SecretStr]) -> None:
+    def verify(delivery: Delivery, secrets: Sequence[SecretStr]) -> int:
         try:
             form = read_form(delivery)
         except InvalidPayload:
             raise InvalidSignature("missing signature: the body is not a readable form") from None
-        verify_form(form, secrets, window_s=window_s)
+        return verify_form(form, secrets, window_s=window_s)
 
     return verify
 
@@ -64,6 +66,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         lambda s: s.mailgun_secrets,
         verifier(DEFAULT_WINDOW_S),
         mailgun.translate,
+        attachments=mailgun.attachment_blobs,
+        scheme="hmac-sha256-hex:signature(timestamp+token)",
         select=mailgun.translator_for,
         configure=_configure,
     ),

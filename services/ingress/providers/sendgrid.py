@@ -53,9 +53,9 @@ def presented_secret(delivery: Delivery) -> str | None:
     return keys[0] if keys else None
 
 
-def verify(delivery: Delivery, secrets: Sequence[SecretStr]) -> None:
+def verify(delivery: Delivery, secrets: Sequence[SecretStr]) -> int:
     """Accept a delivery that presents one of ``secrets``."""
-    check_shared_secret(presented_secret(delivery), secrets, what="SendGrid credential")
+    return check_shared_secret(presented_secret(delivery), secrets, what="SendGrid credential")
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -68,6 +68,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         lambda s: s.sendgrid_secrets,
         verify,
         sendgrid.translate,
+        attachments=sendgrid.attachment_blobs,
+        scheme="shared-secret:basic|bearer|key",
         select=sendgrid.translator_for,
     ),
 )

@@ -14,10 +14,12 @@ from collections.abc import Sequence
 from pydantic import SecretStr
 
 from services.ingress.errors import InvalidSignature
+from services.ingress.verify import first_match
 
 
-def check_shared_secret(claimed: str | None, secrets: Sequence[SecretStr], *, what: str) -> None:
-    """Accept ``claimed`` when it equals one of ``secrets``; raise :class:`InvalidSignature` otherwise.
+def check_shared_secret(claimed: str | None, secrets: Sequence[SecretStr], *, what: str) -> int:
+    """Accept ``claimed`` when it equals one of ``secrets`` (returning that secret's index); raise
+    :class:`InvalidSignature` otherwise.
 
     Both sides are hashed first, so the comparison takes the same time whatever the lengths are and
     does not reveal how long the configured secret is. ``what`` names the header or field in errors.
@@ -29,8 +31,10 @@ def check_shared_secret(claimed: str | None, secrets: Sequence[SecretStr], *, wh
         raise InvalidSignature(f"missing {what}")
     offered = _fingerprint(claimed)
     matches = [hmac.compare_digest(offered, _fingerprint(secret.get_secret_value())) for secret in secrets]
-    if not any(matches):
-        raise InvalidSignature(f"{what} does not match")
+    try:
+        return first_match(matches)
+    except InvalidSignature:
+        raise InvalidSignature(f"{what} does not match") from None
 
 
 def _fingerprint(value: str) -> bytes:

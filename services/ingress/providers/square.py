@@ -1,4 +1,4 @@
-"""Square webhooks: ``POST /webhooks/pos/square`` (``payment.created``, ``payment.updated``).
+"""Square webhooks: ``POST /webhooks/pos/square`` (``payment.*``, ``refund.*``; ``order.*`` acknowledged).
 
 Square signs the subscription's **notification URL** followed by the raw body: base64 HMAC-SHA256
 with the subscription's signature key in ``x-square-hmacsha256-signature``. The URL is
@@ -21,9 +21,11 @@ SIGNATURE_HEADER = "x-square-hmacsha256-signature"
 PATH = "/webhooks/pos/square"
 
 
-def verify(delivery: Delivery, secrets: Sequence[SecretStr]) -> None:
+def verify(delivery: Delivery, secrets: Sequence[SecretStr]) -> int:
     """Accept a delivery signed over its public URL + body with one of ``secrets``."""
-    verify_square_signature(delivery.url, delivery.body, delivery.headers.get(SIGNATURE_HEADER), secrets)
+    return verify_square_signature(
+        delivery.url, delivery.body, delivery.headers.get(SIGNATURE_HEADER), secrets
+    )
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -31,10 +33,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         PATH,
         "pos",
         square.PROVIDER,
-        "Square payment.created / payment.updated (a COMPLETED payment is a purchase), base64"
+        "Square payment.created / payment.updated (a COMPLETED payment is a purchase), refund.created /"
+        " refund.updated (a COMPLETED refund is a refund; order.* notifications are ignored), base64"
         " HMAC-SHA256 of notification URL + body in x-square-hmacsha256-signature.",
         lambda s: s.square_secrets,
         verify,
         square.translate,
+        scheme="hmac-sha256-base64:x-square-hmacsha256-signature(url+body)",
     ),
 )

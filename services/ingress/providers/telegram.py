@@ -19,9 +19,9 @@ from services.ingress.translate import telegram
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name, not a secret)
 
 
-def verify(delivery: Delivery, secrets: Sequence[SecretStr]) -> None:
+def verify(delivery: Delivery, secrets: Sequence[SecretStr]) -> int:
     """Accept a delivery whose secret-token header equals one of ``secrets``."""
-    check_shared_secret(delivery.headers.get(SECRET_HEADER), secrets, what=f"{SECRET_HEADER} header")
+    return check_shared_secret(delivery.headers.get(SECRET_HEADER), secrets, what=f"{SECRET_HEADER} header")
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -29,10 +29,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "/webhooks/chat/telegram",
         "chat",
         telegram.PROVIDER,
-        "A Telegram Bot API Update (message, edited_message, callback_query; other types are ignored),"
-        " authenticated by the setWebhook secret_token in X-Telegram-Bot-Api-Secret-Token.",
+        "A Telegram Bot API Update (message, edited_message, callback_query, business_message,"
+        " edited_business_message; other types are ignored), authenticated by the setWebhook"
+        " secret_token in X-Telegram-Bot-Api-Secret-Token.",
         lambda s: s.telegram_secrets,
         verify,
         telegram.translate,
+        scheme="shared-secret:x-telegram-bot-api-secret-token",
     ),
 )

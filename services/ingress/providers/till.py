@@ -21,5 +21,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         lambda s: s.till_secrets,
         hex_header("x-hub-signature-256"),
         till.translate,
+        scheme="hmac-sha256-hex:x-hub-signature-256",
     ),
 )

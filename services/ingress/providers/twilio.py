@@ -22,7 +22,7 @@ SIGNATURE_HEADER = "x-twilio-signature"
 PATH = "/webhooks/voice/twilio"
 
 
-def verify(delivery: Delivery, secrets: Sequence[SecretStr]) -> None:
+def verify(delivery: Delivery, secrets: Sequence[SecretStr]) -> int:
     """Accept a delivery whose URL and form parameters are signed with one of ``secrets``."""
     header = delivery.headers.get(SIGNATURE_HEADER)
     if not (header or "").strip():
@@ -32,7 +32,7 @@ def verify(delivery: Delivery, secrets: Sequence[SecretStr]) -> None:
     except InvalidPayload:
         # Unparseable means unverifiable: it cannot be what Twilio signed.
         raise InvalidSignature("signature mismatch: body is not form-encoded") from None
-    verify_twilio_signature(delivery.url, params, header, secrets)
+    return verify_twilio_signature(delivery.url, params, header, secrets)
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -40,10 +40,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         PATH,
         "voice",
         twilio_voice.PROVIDER,
-        "Twilio Voice call status callback (CallStatus=completed is a call; other statuses are"
-        " ignored), base64 HMAC-SHA1 of URL + sorted form parameters in X-Twilio-Signature.",
+        "Twilio Voice call status callback (completed is a call; no-answer, busy, failed and canceled"
+        " a missed call; statuses of calls not yet ended are ignored), base64 HMAC-SHA1 of URL +"
+        " sorted form parameters in X-Twilio-Signature.",
         lambda s: s.twilio_secrets,
         verify,
         twilio_voice.translate,
+        scheme="hmac-sha1-base64:x-twilio-signature(url+sorted-params)",
     ),
 )

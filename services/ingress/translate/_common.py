@@ -31,7 +31,7 @@ def load_json(raw: bytes) -> Node:
     """Parse a JSON body; floats become :class:`~decimal.Decimal` so money is never rounded."""
     try:
         value = json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested too deep
         raise InvalidPayload("body is not valid JSON") from None
     return Node(value, "")
 
@@ -188,7 +188,10 @@ def event_id(provider: str, provider_message_id: str) -> UUID:
     """The deterministic event id; refuses an id the contract could not store."""
     if len(provider_message_id) > 500:
         raise InvalidPayload("provider message id is longer than 500 characters")
-    return event_id_for(provider, provider_message_id)
+    try:
+        return event_id_for(provider, provider_message_id)
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800" in JSON) has no UTF-8 form to hash
+        raise InvalidPayload("provider message id is not valid Unicode") from None
 
 
 @contextmanager

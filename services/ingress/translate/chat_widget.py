@@ -1,15 +1,27 @@
 """Messages from our own website chat widget -> :class:`ChatMessageReceived`.
 
-The widget sends one JSON message per request and retries with the same ``message_id``, which is
-therefore the provider message id. The visitor's email and phone are typed by the visitor, so a
-malformed one is dropped; the widget's ``visitor_id`` always identifies them.
+The widget backend posts one JSON message per request, signed with the widget secret, and retries
+with the same ``message_id``, which is therefore the provider message id::
+
+    {"message_id", "conversation_id", "sent_at", "text",
+     "visitor": {"visitor_id", "email"?, "phone"?, "name"?},
+     "author"?: {"type": "visitor" | "agent", "agent_id"?}}
+
+``visitor`` is always the customer of the conversation: the backend vouches for ``visitor_id`` (the
+body is HMAC-signed, so nobody can post as another visitor). The visitor's email and phone are typed
+by the visitor, so a malformed one is dropped; ``visitor_id`` always identifies them.
+
+``author`` says who wrote the message. Absent (as in every payload before it existed) or ``visitor``:
+the visitor wrote it, an inbound interaction. ``agent``: one of our agents replied in the widget, an
+**outbound** interaction to the visitor; ``agent_id`` stays in the raw evidence, the contract has no
+field for it.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from contracts import ChatMessageReceived, IdentityKind, Sender
+from contracts import ChatMessageReceived, Direction, IdentityKind, Sender
 from services.ingress.errors import InvalidPayload
 from services.ingress.translate._common import (
     IdentityCandidate,
@@ -23,6 +35,8 @@ from services.ingress.translate._common import (
 )
 
 PROVIDER = "widget"
+#: ``author.type`` -> the direction of the message.
+AUTHORS = {"visitor": Direction.INBOUND, "agent": Direction.OUTBOUND}
 
 
 def translate(
@@ -32,6 +46,7 @@ def translate(
     body = load_json(raw)
     message_id = body.required("message_id").ident()
     visitor = body.required("visitor")
+    direction = _direction(body.child("author"))
     with contract_errors("chat message"):
         event = ChatMessageReceived(
             event_id=event_id(PROVIDER, message_id),
@@ -46,8 +61,19 @@ def translate(
             ),
             summary=summarise(_text(body.required("text"))),
             conversation_id=body.required("conversation_id").ident(),
+            direction=direction,
         )
     return [event]
+
+
+def _direction(author: Node) -> Direction:
+    if author.is_missing():
+        return Direction.INBOUND
+    kind = author.required("type")
+    direction = AUTHORS.get(kind.text())
+    if direction is None:
+        raise InvalidPayload(f"field {kind.path} must be one of {', '.join(AUTHORS)}")
+    return direction
 
 
 def _candidates(visitor: Node) -> list[IdentityCandidate]:

@@ -2,13 +2,20 @@
 
 The MTA relays the message bytes unchanged, so the Message-ID header is the provider message id:
 a message delivered twice (MTA retry, or the same mail relayed again) becomes the same event.
+
+The MTA relays the business's outgoing mail too (or a BCC of it). A message whose From address is
+in one of the business's own domains (``HUB_BUSINESS_EMAIL_DOMAINS``) is **outbound**: the customer
+is its first To (else Cc) recipient outside those domains, and only that one address identifies
+them. A letter to several customers is thus recorded for the first one and never glues the others
+to them; one whose every recipient is in-house is internal mail and is ignored.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from email import policy
 from email.errors import MessageError
@@ -17,8 +24,16 @@ from email.message import EmailMessage, Message
 from email.parser import BytesParser, Parser
 from email.utils import parsedate_to_datetime
 
-from contracts import Attachment, EmailReceived, IdentityKind, InvalidIdentity, Sender, normalise_identity
-from services.ingress.errors import InvalidPayload
+from contracts import (
+    Attachment,
+    Direction,
+    EmailReceived,
+    IdentityKind,
+    InvalidIdentity,
+    Sender,
+    normalise_identity,
+)
+from services.ingress.errors import IgnoredDelivery, InvalidPayload
 from services.ingress.translate._common import (
     IdentityCandidate,
     clip,
@@ -37,7 +52,12 @@ _TAG = re.compile(r"<[^>]*>")
 
 
 def translate(
-    raw: bytes, *, received_at: datetime, correlation_id: str, default_region: str
+    raw: bytes,
+    *,
+    received_at: datetime,
+    correlation_id: str,
+    default_region: str,
+    business_domains: Collection[str] = (),
 ) -> list[EmailReceived]:
     """One event per message; raises :class:`InvalidPayload` without a Message-ID or a From address."""
     message = parse_message(raw)
@@ -48,8 +68,27 @@ def translate(
             received_at=received_at,
             correlation_id=correlation_id,
             default_region=default_region,
+            business_domains=business_domains,
         )
     ]
+
+
+class BusinessMailTranslator:
+    """:func:`translate` that knows the business's own domains, so sent mail is outbound."""
+
+    def __init__(self, business_domains: Collection[str]) -> None:
+        self._domains = frozenset(domain.lower().strip() for domain in business_domains)
+
+    def __call__(
+        self, raw: bytes, *, received_at: datetime, correlation_id: str, default_region: str
+    ) -> list[EmailReceived]:
+        return translate(
+            raw,
+            received_at=received_at,
+            correlation_id=correlation_id,
+            default_region=default_region,
+            business_domains=self._domains,
+        )
 
 
 def email_event(
@@ -62,21 +101,30 @@ def email_event(
     summary: str | None = None,
     attachments: Sequence[Attachment] | None = None,
     fallback_message_id: str | None = None,
+    business_domains: Collection[str] = (),
 ) -> EmailReceived:
     """The event of one message, for every provider that hands us email.
 
     ``message`` is a whole MIME message, or only its header block when the provider posts the body
     and the attachments already split (Mailgun, SendGrid's parsed mode): then pass ``summary`` and
     ``attachments``. ``fallback_message_id`` is the provider message id when there is no
-    Message-ID header; without either the message is refused.
+    Message-ID header; without either the message is refused. With ``business_domains``, mail
+    from the business is outbound (see the module's docstring).
     """
     message_id = _header_text(message, "Message-ID")
     provider_message_id = message_id or fallback_message_id
     if provider_message_id is None:
         raise InvalidPayload("header Message-ID is missing")
     sender_address = _from_address(message)
+    outbound = _domain_of(sender_address.addr_spec) in business_domains
+    customer = _first_customer(message, business_domains) if outbound else sender_address
     identities = sender_identities(
-        [IdentityCandidate(IdentityKind.EMAIL, sender_address.addr_spec, "header From")], default_region
+        [
+            IdentityCandidate(
+                IdentityKind.EMAIL, customer.addr_spec, "header To" if outbound else "header From"
+            )
+        ],
+        default_region,
     )
     with contract_errors("email"):
         event = EmailReceived(
@@ -86,7 +134,8 @@ def email_event(
             correlation_id=correlation_id,
             provider=provider,
             provider_message_id=provider_message_id,
-            sender=Sender(identities=identities, display_name=clip(sender_address.display_name or None, 200)),
+            sender=Sender(identities=identities, display_name=clip(customer.display_name or None, 200)),
+            direction=Direction.OUTBOUND if outbound else Direction.INBOUND,
             summary=_summary(message) if summary is None else summary,
             subject=clip(_header_text(message, "Subject"), 1000) or "",
             message_id=clip(message_id, 1000),
@@ -149,6 +198,19 @@ def _from_address(message: EmailMessage) -> Address:
     return addresses[0]
 
 
+def _domain_of(addr_spec: str) -> str:
+    return addr_spec.rpartition("@")[2].lower()
+
+
+def _first_customer(message: EmailMessage, business_domains: Collection[str]) -> Address:
+    """The first To (else Cc) recipient outside the business's domains: who sent mail is for."""
+    for name in ("To", "Cc"):
+        for address in _addresses(message, name):
+            if address.addr_spec and _domain_of(address.addr_spec) not in business_domains:
+                return address
+    raise IgnoredDelivery("internal mail: every recipient is in the business's own domains")
+
+
 def _recipients(message: EmailMessage, name: str) -> tuple[str, ...]:
     """Normalised addresses; an unparseable one (``undisclosed-recipients:;``) is skipped."""
     found: list[str] = []
@@ -194,20 +256,31 @@ def _strip_html(markup: str) -> str:
     return html.unescape(_TAG.sub(" ", _SCRIPT_OR_STYLE.sub(" ", markup)))
 
 
-def _attachment(part: EmailMessage) -> Attachment:
+def described_attachment(filename: str | None, content_type: str, data: bytes) -> Attachment:
+    """An attachment as events describe it; ``sha256`` is its address in the blob store."""
     return Attachment(
-        filename=clip(part.get_filename(), 300) or "",
-        content_type=part.get_content_type()[:200],
-        size_bytes=_decoded_size(part),
+        filename=clip(filename, 300) or "",
+        content_type=content_type[:200],
+        size_bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
     )
 
 
-def _decoded_size(part: Message) -> int:
-    """Bytes after transfer decoding; an attached message (``message/rfc822``) counts as its text."""
+def message_attachments(message: EmailMessage) -> list[bytes]:
+    """The bytes of every attachment of ``message``, in order (what the blob store keeps)."""
+    return [attachment_bytes(part) for part in message.iter_attachments()]
+
+
+def attachment_bytes(part: Message) -> bytes:
+    """Bytes after transfer decoding; an attached message (``message/rfc822``) is its text."""
     payload = part.get_payload(decode=True)
     if isinstance(payload, bytes):
-        return len(payload)
+        return payload
     inner = part.get_payload()
     if isinstance(inner, list):
-        return sum(len(item.as_bytes()) for item in inner if isinstance(item, Message))
-    return 0
+        return b"".join(item.as_bytes() for item in inner if isinstance(item, Message))
+    return b""
+
+
+def _attachment(part: EmailMessage) -> Attachment:
+    return described_attachment(part.get_filename(), part.get_content_type(), attachment_bytes(part))

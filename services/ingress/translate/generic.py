@@ -160,10 +160,9 @@ def translate(
         data = MessageReceived.model_validate(body).data
     _check_channel_fields(data, channel)
     provider = f"generic:{channel}:{data.source}"
-    sender = Sender(
-        identities=sender_identities(_candidates(data), default_region),
-        display_name=data.sender.display_name,
-    )
+    identities = sender_identities(_candidates(data), default_region)
+    with contract_errors("generic webhook"):  # a name with a NUL character is refused here
+        sender = Sender(identities=identities, display_name=data.sender.display_name)
     common: dict[str, Any] = {
         "event_id": event_id(provider, data.message_id),
         "occurred_at": data.occurred_at,

@@ -9,8 +9,9 @@ message has attachments, ``multipart/form-data``. Fields kept:
 * ``stripped-text`` (the reply without its quoted part), else ``body-plain``, else ``body-html``,
   for the 200-character summary;
 * ``attachment-count`` and the ``attachment-1`` ... ``attachment-N`` files (``forward()``), or the
-  ``attachments`` JSON list of ``{name, content-type, size, url}`` (``store(notify=...)``): name,
-  type and size only, never the bytes.
+  ``attachments`` JSON list of ``{name, content-type, size, url}`` (``store(notify=...)``). Posted
+  files are stored in the blob store (events carry their sha256); stored-mode attachments stay with
+  Mailgun, described by name, type and size.
 
 The event id is derived from the Message-Id, so a retried post (Mailgun retries for 8 hours on
 anything but 200 and 406) or the same mail routed twice is one event. ``timestamp``, ``token`` and
@@ -25,10 +26,16 @@ from datetime import datetime
 from typing import Any
 
 from contracts import Attachment, EmailReceived
+from services.ingress.delivery import Delivery
 from services.ingress.errors import InvalidPayload
 from services.ingress.translate._common import clip
-from services.ingress.translate._form import URLENCODED, Form, FormTranslator, by_content_type
-from services.ingress.translate.email_mta import email_event, parse_headers, text_summary
+from services.ingress.translate._form import URLENCODED, Form, FormTranslator, by_content_type, read_form
+from services.ingress.translate.email_mta import (
+    described_attachment,
+    email_event,
+    parse_headers,
+    text_summary,
+)
 
 PROVIDER = "mailgun"
 
@@ -71,7 +78,7 @@ def _header_block(form: Form) -> str:
     if listed is not None:
         try:
             decoded = json.loads(listed)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep
             raise InvalidPayload("field message-headers is not JSON") from None
         if not isinstance(decoded, list) or not all(_is_pair(item) for item in decoded):
             raise InvalidPayload("field message-headers must be a list of [name, value] pairs")
@@ -93,20 +100,14 @@ def _attachments(form: Form) -> tuple[Attachment, ...]:
     if stored is not None and stored.strip():
         return _stored_attachments(stored)
     count_text = (form.text("attachment-count") or "0").strip()
-    if not count_text.isdigit() or int(count_text) > _MAX_ATTACHMENTS:
+    if not (count_text.isascii() and count_text.isdigit()) or int(count_text) > _MAX_ATTACHMENTS:
         raise InvalidPayload("field attachment-count must be a small whole number")
     found: list[Attachment] = []
     for number in range(1, int(count_text) + 1):
         part = form.files.get(f"attachment-{number}")
         if part is None:
             raise InvalidPayload(f"field attachment-{number} is missing")
-        found.append(
-            Attachment(
-                filename=clip(part.filename, 300) or "",
-                content_type=part.content_type[:200],
-                size_bytes=len(part.data),
-            )
-        )
+        found.append(described_attachment(part.filename, part.content_type, part.data))
     return tuple(found)
 
 
@@ -114,7 +115,7 @@ def _stored_attachments(stored: str) -> tuple[Attachment, ...]:
     """``store(notify=...)`` lists the stored attachments: ``[{"name", "content-type", "size", "url"}]``."""
     try:
         items = json.loads(stored)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise InvalidPayload("field attachments is not JSON") from None
     if not isinstance(items, list) or len(items) > _MAX_ATTACHMENTS:
         raise InvalidPayload("field attachments must be a list")
@@ -139,3 +140,11 @@ def _stored_attachments(stored: str) -> tuple[Attachment, ...]:
 translator_for = by_content_type(translate_form)
 #: A body alone, read as urlencoded (Mailgun's form for a message without attachments).
 translate = FormTranslator(URLENCODED, translate_form)
+
+
+def attachment_blobs(delivery: Delivery) -> list[bytes]:
+    """The posted files (``forward()`` mode), for the blob store; stored mode posts none."""
+    return [part.data for name, part in read_form(delivery).files.items() if _POSTED_FILE.match(name)]
+
+
+_POSTED_FILE = re.compile(r"^attachment-\d+$")

@@ -1,7 +1,10 @@
 """The one Meta webhook endpoint (``/webhooks/social/meta``): dispatch on the body's ``object``.
 
 One Meta app may subscribe WhatsApp, Messenger and Instagram to the same callback URL, all signed
-with the app secret; the ``object`` field says which product a delivery is from.
+with the app secret; the ``object`` field says which product a delivery is from. ``page`` and
+``instagram`` deliveries carry messages (``messaging``, echoes of ours included) and subscribed
+fields (``changes``: Instagram comments, Page feed comments); both go to
+:mod:`~services.ingress.translate.meta_messaging`, which reads each entry's two arrays in order.
 """
 
 from __future__ import annotations

@@ -1,13 +1,20 @@
-"""Messenger (``object: page``) and Instagram (``object: instagram``) messaging webhooks (Meta).
+"""Messenger (``object: page``) and Instagram (``object: instagram``) webhooks (Meta).
 
-Both share one shape: ``entry[]`` (one per Page or Instagram account), each with ``messaging[]``
-items of ``sender.id`` (the PSID or IGSID: a page- or account-scoped id of the person),
-``recipient.id``, ``timestamp`` (milliseconds) and one payload. Meta batches and redelivers whole
-batches, so every inbound ``message`` becomes its own event keyed by its ``mid``.
+Both share one shape: ``entry[]`` (one per Page or Instagram account, ``entry.id``), each with
+``messaging[]`` items of ``sender.id``, ``recipient.id``, ``timestamp`` (milliseconds) and one payload,
+and ``changes[]`` of subscribed fields (comments: see :mod:`~services.ingress.translate.meta_comments`).
+Meta batches and redelivers whole batches, so every message becomes its own event keyed by its
+``mid``, and every comment by its comment id.
 
-Skipped: echoes of our own messages (``message.is_echo``), deleted (unsent) messages, and items that
-are not messages (``delivery``, ``read``, ``reaction``, ``postback``…). A delivery holding nothing else
-is :class:`IgnoredDelivery`. The ``standby`` and ``changes`` (comments, feed) arrays are not read.
+Messages: an inbound ``message`` is from the person (``sender.id``, the PSID or IGSID: a page- or
+account-scoped id) to the business. An echo (``message.is_echo``, the ``message_echoes`` field) is
+a message the Page or account sent, by an agent in the inbox or by an app: ``sender`` is the business
+and ``recipient.id`` the person, so it is an **outbound** event attributed to the recipient, in the
+same conversation as the person's own messages.
+
+Skipped: deleted (unsent) messages, items that are not messages (``delivery``, ``read``,
+``reaction``, ``postback``…), the ``standby`` array (messages another app owns the thread for), and
+changes of other fields. A delivery holding nothing else is :class:`IgnoredDelivery`.
 """
 
 from __future__ import annotations
@@ -15,8 +22,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from contracts import IdentityKind, Sender, SocialMessageReceived
+from contracts import Direction, IdentityKind, Sender, SocialMessageReceived
 from services.ingress.errors import IgnoredDelivery, InvalidPayload
+from services.ingress.translate import meta_comments
 from services.ingress.translate._common import (
     IdentityCandidate,
     Node,
@@ -46,20 +54,26 @@ INSTAGRAM = PLATFORMS["instagram"]
 def translate(
     raw: bytes, *, received_at: datetime, correlation_id: str, default_region: str
 ) -> list[SocialMessageReceived]:
-    """Every inbound message of every entry, in payload order."""
+    """Every message (either way) and every customer's comment of every entry, in payload order."""
     body = load_json(raw)
-    platform = PLATFORMS.get(body.required("object").text())
+    kind = body.required("object").text()
+    platform = PLATFORMS.get(kind)
     if platform is None:
         raise InvalidPayload("field object must be page or instagram")
+    context = meta_comments.Context(platform.provider, received_at, correlation_id, default_region)
     events: list[SocialMessageReceived] = []
     for entry in body.required("entry").items():
         for item in entry.child("messaging").items():
             message = item.child("message")
-            if message.is_missing() or _is_true(message, "is_echo") or _is_true(message, "is_deleted"):
+            if message.is_missing() or _is_true(message, "is_deleted"):
                 continue
             events.append(_event(platform, item, message, received_at, correlation_id, default_region))
+        for change in entry.child("changes").items():
+            comment = meta_comments.event(kind, entry, change, context)
+            if comment is not None:
+                events.append(comment)
     if not events:
-        raise IgnoredDelivery(f"{platform.network} delivery without inbound messages")
+        raise IgnoredDelivery(f"{platform.network} delivery without messages or comments")
     return events
 
 
@@ -75,8 +89,9 @@ def _event(
     correlation_id: str,
     default_region: str,
 ) -> SocialMessageReceived:
-    sender_node = item.required("sender").required("id")
-    scoped_id = sender_node.ident()
+    outbound = _is_true(message, "is_echo")
+    person = item.required("recipient" if outbound else "sender").required("id")
+    scoped_id = person.ident()
     mid = message.required("mid").ident()
     with contract_errors(f"{platform.network} message"):
         return SocialMessageReceived(
@@ -88,11 +103,12 @@ def _event(
             provider_message_id=mid,
             sender=Sender(
                 identities=sender_identities(
-                    [IdentityCandidate(IdentityKind.HANDLE, scoped_id, sender_node.path, platform.network)],
+                    [IdentityCandidate(IdentityKind.HANDLE, scoped_id, person.path, platform.network)],
                     default_region,
                 )
             ),
             summary=message_summary(message),
+            direction=Direction.OUTBOUND if outbound else Direction.INBOUND,
             network=platform.network,
             conversation_id=scoped_id,  # the thread between this person and the page or account
         )

@@ -7,7 +7,7 @@ SendGrid always posts ``multipart/form-data``, in one of two modes (a setting of
   (a count), ``attachment-info`` (JSON: ``attachmentN`` -> ``{filename, name, type}``) and the
   ``attachment1`` ... ``attachmentN`` files. Addresses, subject, Message-ID, In-Reply-To and Date
   are read from ``headers`` with the MTA's header parsing; the summary from ``text`` (else
-  ``html``); attachments are described by name, type and size, never kept.
+  ``html``); attachments are stored in the blob store and described by name, type, size and sha256.
 * **raw** ("POST the raw, full MIME message"): the field ``email`` holds the whole message, which
   is translated exactly as a message from our own MTA is.
 
@@ -24,13 +24,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime
 
 from contracts import Attachment, EmailReceived
+from services.ingress.delivery import Delivery
 from services.ingress.errors import InvalidPayload
-from services.ingress.translate._common import clip
-from services.ingress.translate._form import MULTIPART, Form, FormTranslator, by_content_type
-from services.ingress.translate.email_mta import email_event, parse_headers, parse_message, text_summary
+from services.ingress.translate._form import MULTIPART, Form, FormTranslator, by_content_type, read_form
+from services.ingress.translate.email_mta import (
+    described_attachment,
+    email_event,
+    message_attachments,
+    parse_headers,
+    parse_message,
+    text_summary,
+)
 
 PROVIDER = "sendgrid"
 _MAX_ATTACHMENTS = 100
@@ -78,7 +86,7 @@ def _charsets(form: Form) -> dict[str, str]:
         return {}
     try:
         decoded = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
         raise InvalidPayload("field charsets is not JSON") from None
     if not isinstance(decoded, dict):
         raise InvalidPayload("field charsets must be an object")
@@ -88,7 +96,7 @@ def _charsets(form: Form) -> dict[str, str]:
 def _attachments(form: Form) -> tuple[Attachment, ...]:
     info = _attachment_info(form)
     count_text = (form.text("attachments") or "0").strip()
-    if not count_text.isdigit() or int(count_text) > _MAX_ATTACHMENTS:
+    if not (count_text.isascii() and count_text.isdigit()) or int(count_text) > _MAX_ATTACHMENTS:
         raise InvalidPayload("field attachments must be a small whole number")
     found: list[Attachment] = []
     for number in range(1, int(count_text) + 1):
@@ -98,13 +106,7 @@ def _attachments(form: Form) -> tuple[Attachment, ...]:
             raise InvalidPayload(f"field {name} is missing")
         described = info.get(name, {})
         filename = described.get("filename") or described.get("name") or part.filename
-        found.append(
-            Attachment(
-                filename=clip(filename, 300) or "",
-                content_type=(described.get("type") or part.content_type)[:200],
-                size_bytes=len(part.data),
-            )
-        )
+        found.append(described_attachment(filename, described.get("type") or part.content_type, part.data))
     return tuple(found)
 
 
@@ -114,7 +116,7 @@ def _attachment_info(form: Form) -> dict[str, dict[str, str]]:
         return {}
     try:
         decoded = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise InvalidPayload("field attachment-info is not JSON") from None
     if not isinstance(decoded, dict) or not all(isinstance(item, dict) for item in decoded.values()):
         raise InvalidPayload("field attachment-info must map attachment names to objects")
@@ -128,3 +130,15 @@ def _attachment_info(form: Form) -> dict[str, dict[str, str]]:
 translator_for = by_content_type(translate_form)
 #: A body alone cannot name its boundary; only a body whose boundary parses this way is read.
 translate = FormTranslator(MULTIPART, translate_form)
+
+
+def attachment_blobs(delivery: Delivery) -> list[bytes]:
+    """The attachments' bytes for the blob store: the posted files, or the raw message's parts."""
+    form = read_form(delivery)
+    raw_message = form.fields.get("email")
+    if raw_message is not None:
+        return message_attachments(parse_message(raw_message))
+    return [part.data for name, part in form.files.items() if _POSTED_FILE.match(name)]
+
+
+_POSTED_FILE = re.compile(r"^attachment\d+$")

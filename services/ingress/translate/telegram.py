@@ -2,21 +2,30 @@
 
 An update carries ``update_id`` and exactly one optional field naming its type. We record what a
 person wrote or pressed: ``message``, ``edited_message`` and ``callback_query`` (an inline-keyboard
-button). Every other type (``my_chat_member``, ``poll``, ``channel_post``…) is acknowledged and ignored,
-as are messages written by bots (our own bot's messages included) and service messages (members
-joining, pinned messages…): ChatMessageReceived has no direction, so a bot's message would otherwise
-be recorded as the customer's.
+button), and the chats of a Telegram Business account that connected our bot (Bot API 7.2+):
+``business_message`` and ``edited_business_message``. Every other type (``my_chat_member``, ``poll``,
+``channel_post``, ``business_connection``, ``deleted_business_messages``…) is acknowledged and ignored,
+as are service messages (members joining, pinned messages…) and, outside business chats, messages
+written by bots (our own bot's included): a bot is never the customer.
+
+Business chats are private chats of the business account with one customer, so the chat *is* the
+customer: ``chat.id`` is the customer's user id. The update does not say who owns the account (that
+is the ``user`` of the ``BusinessConnection``, sent in another update), but a message whose ``from.id``
+differs from ``chat.id`` was written by the business side (the owner, an employee, or our bot on their
+behalf with ``sender_business_bot`` set): it is an **outbound** interaction, attributed to the
+customer taken from ``chat``. Telegram says a business chat is independent of a bot chat that may
+share its id, so its conversation id is ``business:<chat id>``.
 
 Dedupe: the provider message id starts with ``update_id``, which Telegram keeps when it redelivers an
-update, followed by what the update is about (``chat:message`` and, for an edit, the edit date), so
-every edit is its own event and a redelivered update is the same event.
+update, followed by what the update is about (``<type>:<chat>:<message>`` and, for an edit, the edit
+date), so every edit is its own event and a redelivered update is the same event.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from contracts import ChatMessageReceived, IdentityKind, Sender
+from contracts import ChatMessageReceived, Direction, IdentityKind, Sender
 from services.ingress.errors import IgnoredDelivery, InvalidPayload
 from services.ingress.translate._common import (
     IdentityCandidate,
@@ -31,7 +40,9 @@ from services.ingress.translate._common import (
 from services.ingress.translate._epoch import unix_seconds
 
 PROVIDER = "telegram"
-MESSAGE_KINDS = ("message", "edited_message")
+BUSINESS_KINDS = ("business_message", "edited_business_message")
+MESSAGE_KINDS = ("message", "edited_message", *BUSINESS_KINDS)
+EDIT_KINDS = ("edited_message", "edited_business_message")
 CALLBACK_KIND = "callback_query"
 
 #: Content a message may carry besides text, in the order we name it in the summary.
@@ -78,9 +89,10 @@ _SERVICE = (
 def translate(
     raw: bytes, *, received_at: datetime, correlation_id: str, default_region: str
 ) -> list[ChatMessageReceived]:
-    """The one event of a ``message``, ``edited_message`` or ``callback_query`` update.
+    """The one event of a message update (plain or business, new or edited) or a ``callback_query``.
 
-    Raises :class:`IgnoredDelivery` for every other update type, bot-authored and service messages.
+    Raises :class:`IgnoredDelivery` for every other update type, service messages, and messages bots
+    wrote outside business chats.
     """
     update = load_json(raw)
     update_id = update.required("update_id").ident()
@@ -119,10 +131,7 @@ def _message_event(
     correlation_id: str,
     default_region: str,
 ) -> ChatMessageReceived:
-    user = message.child("from")
-    if user.is_missing():
-        raise IgnoredDelivery("telegram message without a user sender")
-    _refuse_bots(user, "message")
+    sender, direction = _customer(message, kind, default_region)
     if any(not message.child(key).is_missing() for key in _SERVICE):
         raise IgnoredDelivery("telegram service message")
     chat_id = message.required("chat").required("id").ident()
@@ -130,7 +139,7 @@ def _message_event(
     provider_id = f"{update_id}:{kind}:{chat_id}:{message_id}"
     occurred_at = unix_seconds(message.required("date"))
     summary = _summary(message)
-    if kind == "edited_message":
+    if kind in EDIT_KINDS:
         edit_date = message.required("edit_date")
         provider_id += f":{edit_date.ident()}"
         occurred_at = unix_seconds(edit_date)
@@ -143,10 +152,29 @@ def _message_event(
             correlation_id=correlation_id,
             provider=PROVIDER,
             provider_message_id=provider_id,
-            sender=_sender(user, default_region, _own_phone(message, user)),
+            sender=sender,
             summary=summary,
-            conversation_id=chat_id,
+            conversation_id=f"business:{chat_id}" if kind in BUSINESS_KINDS else chat_id,
+            direction=direction,
         )
+
+
+def _customer(message: Node, kind: str, default_region: str) -> tuple[Sender, Direction]:
+    """Whom the message concerns, and which way it went.
+
+    Outside business chats the author is the customer, and a bot never is. In a business chat the
+    chat is the customer: anyone else writing there is the business side, writing to them.
+    """
+    user = message.child("from")
+    if user.is_missing():
+        raise IgnoredDelivery("telegram message without a user sender")
+    chat = message.required("chat")
+    if kind in BUSINESS_KINDS and user.required("id").ident() != chat.required("id").ident():
+        if chat.child("type").optional_text() not in (None, "private"):
+            raise IgnoredDelivery("telegram business message outside a private chat")
+        return _sender(chat, default_region), Direction.OUTBOUND
+    _refuse_bots(user, "message")
+    return _sender(user, default_region, _own_phone(message, user)), Direction.INBOUND
 
 
 def _callback_event(
@@ -183,7 +211,8 @@ def _refuse_bots(user: Node, what: str) -> None:
 
 def _sender(user: Node, default_region: str, phone: str | None = None) -> Sender:
     """The Telegram user id, the ``@username`` when set (lower-cased: Telegram ignores case), a phone
-    number the user shared as their own contact card."""
+    number the user shared as their own contact card. ``user`` is a ``User`` or a private ``Chat``,
+    which name their person with the same fields."""
     id_node = user.required("id")
     username = user.child("username")
     name = " ".join(
@@ -192,22 +221,21 @@ def _sender(user: Node, default_region: str, phone: str | None = None) -> Sender
         if part
     )
     handle = username.optional_text()
-    return Sender(
-        identities=sender_identities(
-            [
-                IdentityCandidate(IdentityKind.HANDLE, id_node.ident(), id_node.path, PROVIDER),
-                IdentityCandidate(
-                    IdentityKind.HANDLE,
-                    None if handle is None else "@" + handle.lstrip("@").lower(),
-                    username.path,
-                    PROVIDER,
-                ),
-                IdentityCandidate(IdentityKind.PHONE, phone, "message.contact.phone_number"),
-            ],
-            default_region,
-        ),
-        display_name=clip(name or None, 200),
+    identities = sender_identities(
+        [
+            IdentityCandidate(IdentityKind.HANDLE, id_node.ident(), id_node.path, PROVIDER),
+            IdentityCandidate(
+                IdentityKind.HANDLE,
+                None if handle is None else "@" + handle.lstrip("@").lower(),
+                username.path,
+                PROVIDER,
+            ),
+            IdentityCandidate(IdentityKind.PHONE, phone, "message.contact.phone_number"),
+        ],
+        default_region,
     )
+    with contract_errors("telegram sender"):  # a name with a NUL character is refused here
+        return Sender(identities=identities, display_name=clip(name or None, 200))
 
 
 def _own_phone(message: Node, user: Node) -> str | None:

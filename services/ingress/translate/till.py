@@ -118,7 +118,7 @@ def parse_receipt(raw: bytes) -> TillReceipt:
     """The receipt, strictly; JSON numbers are read as exact decimals, never floats."""
     try:
         data = json.loads(raw, parse_float=Decimal)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested too deep
         raise InvalidPayload("body is not valid JSON") from None
     try:
         return TillReceipt.model_validate(data)

@@ -1,8 +1,12 @@
 """Twilio Voice call status callbacks (form-encoded) -> :class:`CallRecorded`.
 
-Only ``CallStatus=completed`` is a call the card shows; ``queued``, ``ringing``, ``in-progress``,
-``busy``, ``no-answer``, ``failed`` and ``canceled`` are acknowledged and ignored. The **CallSid**
-is the provider message id, so Twilio's retries of the completed callback are one event.
+A call the card shows is one that ended: ``CallStatus=completed`` (it was answered; its
+``CallDuration``), and the missed calls ``no-answer``, ``busy``, ``failed`` and ``canceled`` (the
+caller hung up while it rang), recorded with their status and a duration of 0: a customer who could
+not get through is worth a call back. ``queued``, ``initiated``, ``ringing`` and ``in-progress`` are
+progress of a call that has not ended, acknowledged and ignored. A call ends with exactly one of these
+final statuses, so the **CallSid** is the provider message id: Twilio's retries of the final callback
+are one event.
 
 The customer is the far end: ``From`` on an inbound call, ``To`` on an outbound one (``outbound-api``
 and ``outbound-dial``), normalised to E.164 with the default region. A ``client:<name>`` identity
@@ -16,11 +20,19 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl
 
-from contracts import CallDirection, CallRecorded, IdentityKind, Sender
+from contracts import CallRecorded, Direction, IdentityKind, Sender
 from services.ingress.errors import IgnoredDelivery, InvalidPayload
 from services.ingress.translate._common import IdentityCandidate, contract_errors, event_id, sender_identities
 
 PROVIDER = "twilio"
+ANSWERED = "completed"
+#: Final statuses of a call that never connected -> how the summary says it.
+MISSED: dict[str, str] = {
+    "no-answer": "not answered",
+    "busy": "busy",
+    "failed": "failed",
+    "canceled": "hung up before answer",
+}
 _CLIENT = "client:"
 
 
@@ -55,18 +67,18 @@ def parse_form(raw: bytes) -> list[tuple[str, str]]:
 def translate(
     raw: bytes, *, received_at: datetime, correlation_id: str, default_region: str
 ) -> list[CallRecorded]:
-    """One event per completed call; other statuses raise :class:`IgnoredDelivery`."""
+    """One event per ended call (answered or missed); progress statuses raise :class:`IgnoredDelivery`."""
     form = Form(parse_form(raw))
     status = form.required("CallStatus").lower()
-    if status != "completed":
-        raise IgnoredDelivery(f"twilio call status {status} is not a finished call")
+    if status != ANSWERED and status not in MISSED:
+        raise IgnoredDelivery(f"twilio call status {status[:60]} is not a finished call")
     call_sid = form.required("CallSid")
     direction = _direction(form.required("Direction"))
     from_number, to_number = form.required("From"), form.required("To")
-    inbound = direction is CallDirection.INBOUND
+    inbound = direction is Direction.INBOUND
     customer, ours = (from_number, to_number) if inbound else (to_number, from_number)
     sender = _sender(customer, "From" if inbound else "To", default_region)
-    duration = _duration(form)
+    duration = _duration(form) if status == ANSWERED else 0
     recording_id = form.optional("RecordingSid")
     with contract_errors("twilio call"):
         event = CallRecorded(
@@ -77,7 +89,7 @@ def translate(
             provider=PROVIDER,
             provider_message_id=call_sid,
             sender=sender,
-            summary=_summary(direction, duration, recorded=recording_id is not None),
+            summary=_summary(direction, status, duration, recorded=recording_id is not None),
             call_id=call_sid,
             direction=direction,
             from_number=from_number,
@@ -91,11 +103,11 @@ def translate(
     return [event]
 
 
-def _direction(value: str) -> CallDirection:
+def _direction(value: str) -> Direction:
     if value == "inbound":
-        return CallDirection.INBOUND
+        return Direction.INBOUND
     if value.startswith("outbound"):  # outbound-api (REST) and outbound-dial (<Dial> legs)
-        return CallDirection.OUTBOUND
+        return Direction.OUTBOUND
     raise InvalidPayload("field Direction is not inbound, outbound-api or outbound-dial")
 
 
@@ -112,7 +124,8 @@ def _sender(number: str, field: str, default_region: str) -> Sender:
 
 def _duration(form: Form) -> int:
     text = form.required("CallDuration")
-    if not text.isdigit():
+    # ASCII and short: str.isdigit() accepts "²", which int() refuses, and int() refuses 4,300+ digits.
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
         raise InvalidPayload("field CallDuration must be a whole number of seconds")
     return int(text)
 
@@ -131,7 +144,10 @@ def _occurred_at(form: Form, received_at: datetime) -> datetime:
     return moment
 
 
-def _summary(direction: CallDirection, duration_s: int, *, recorded: bool) -> str:
+def _summary(direction: Direction, status: str, duration_s: int, *, recorded: bool) -> str:
+    """``Inbound call, 1 min 23 s (recorded)``; a missed one ``Outbound call, busy``."""
+    if status in MISSED:
+        return f"{direction.value.capitalize()} call, {MISSED[status]}"
     minutes, seconds = divmod(duration_s, 60)
     length = f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
     return f"{direction.value.capitalize()} call, {length}" + (" (recorded)" if recorded else "")

@@ -1,0 +1,111 @@
+"""The shell every sales command runs in: one transaction holding the event store's append lock.
+
+Inside it, in order: the idempotency key is claimed, the command reads the streams it decides
+against, appends, and its answer is stored under the key. So
+
+* a command decides against the state it appends to (the append lock serialises every writer of the
+  store, and each append still carries the expected stream version, belt and braces);
+* the answer stored under an idempotency key exists exactly when the command's events do (one commit);
+* a refused command (any exception) rolls everything back: nothing appended, no key remembered, so a
+  corrected retry under the same key is decided afresh.
+
+Keys are per principal. The same key with the same request returns the stored answer; with another
+request (method, path or body differ) it is refused with 422, because the key already means something.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from plumbing.eventstore.postgres import Conn, lock_appends, translated_errors
+from services.api.sales_errors import InvalidCommand
+
+MIGRATIONS = Path(__file__).parent / "sales_migrations"
+#: What an ``Idempotency-Key`` header may hold: printable, no spaces, at most 200 characters.
+KEY_PATTERN = r"^[A-Za-z0-9._:~+/=-]{1,200}$"
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a command answered; ``replayed`` when it came from the idempotency store."""
+
+    status: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class IdempotencyKey:
+    """A principal's key and the fingerprint of the request it was first used with."""
+
+    principal_id: str
+    key: str
+    request_hash: str
+
+
+def request_fingerprint(method: str, path: str, body: dict[str, Any]) -> str:
+    """sha256 over the method, the path and the body's canonical JSON (key order and spacing do not count)."""
+    canonical = json.dumps([method.upper(), path, body], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class KeyReused(InvalidCommand):
+    code = "idempotency_key_reused"
+
+
+async def _claim(conn: Conn, key: IdempotencyKey) -> Answer | None:
+    """Claim ``key`` for this request; the stored answer if a request already used it."""
+    cur = await conn.execute(
+        "INSERT INTO sales_command_keys (principal_id, idempotency_key, request_hash)"
+        " VALUES (%s, %s, %s) ON CONFLICT (principal_id, idempotency_key) DO NOTHING RETURNING 1",
+        (key.principal_id, key.key, key.request_hash),
+    )
+    if await cur.fetchone() is not None:
+        return None
+    cur = await conn.execute(
+        "SELECT request_hash, status, answer FROM sales_command_keys"
+        " WHERE principal_id = %s AND idempotency_key = %s",
+        (key.principal_id, key.key),
+    )
+    row = await cur.fetchone()
+    assert row is not None  # the conflict above means the row exists, and rows are never deleted
+    request_hash, status, body = row
+    if request_hash != key.request_hash:
+        raise KeyReused(f"the Idempotency-Key {key.key!r} was already used for a different request")
+    return Answer(status=status, body=body, replayed=True)
+
+
+async def _remember(conn: Conn, key: IdempotencyKey, answer: Answer) -> None:
+    await conn.execute(
+        "UPDATE sales_command_keys SET status = %s, answer = %s"
+        " WHERE principal_id = %s AND idempotency_key = %s",
+        (answer.status, Jsonb(answer.body), key.principal_id, key.key),
+    )
+
+
+Work = Callable[[Conn], Awaitable[Answer]]
+
+
+async def run_command(pool: AsyncConnectionPool[Conn], key: IdempotencyKey | None, work: Work) -> Answer:
+    """Run ``work`` in the command transaction (see the module docstring); its answer, or the stored one."""
+    async with translated_errors(), pool.connection() as conn, conn.transaction():
+        await lock_appends(conn)
+        if key is not None:
+            stored = await _claim(conn, key)
+            if stored is not None:
+                log.info("sales_command_replayed", principal_id=key.principal_id, status=stored.status)
+                return stored
+        answer = await work(conn)
+        if key is not None:
+            await _remember(conn, key, answer)
+    return answer
