@@ -37,10 +37,10 @@ from services.api.sales_deals import (
     decide,
     decide_open,
 )
-from services.api.sales_errors import InvalidCommand, NotFound
+from services.api.sales_errors import NotFound
 from services.api.sales_http import REFUSALS, Command, IdempotencyHeader
 from services.api.sales_scope import StaffScope
-from services.api.sales_streams import require_customer, require_deal
+from services.api.sales_streams import require_customer, require_deal, subject_customer
 
 Amount = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4, description="exact; send a string")]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217")]
@@ -236,16 +236,7 @@ class DealCommands:
         scope = self.scope(command.access)
 
         async def work(conn: Conn) -> Answer:
-            customer_id = body.customer_id
-            if body.deal_id is not None:
-                deal = await require_deal(conn, body.deal_id)
-                if not scope.covers(deal.owner_id):
-                    raise NotFound(f"no deal {body.deal_id}", "deal_not_found")
-                if customer_id is not None and customer_id != deal.customer_id:
-                    raise InvalidCommand(f"deal {body.deal_id} is not a deal of customer {customer_id}")
-                customer_id = deal.customer_id
-            assert customer_id is not None  # the body names a customer, a deal, or both
-            await require_customer(conn, customer_id)
+            customer_id = await subject_customer(conn, body.customer_id, body.deal_id, scope)
             note = NoteAdded(
                 **NoteAdded.type_fields(),
                 **command.stamp.envelope(),

@@ -29,10 +29,10 @@ from services.api.cursor import BadCursor, decode_cursor, encode_cursor
 from services.api.sales_assign import Assignment, Target, TeamQueue, assign, team_for
 from services.api.sales_commands import Answer
 from services.api.sales_deals import Rules
-from services.api.sales_errors import InvalidCommand, NotFound
+from services.api.sales_errors import NotFound
 from services.api.sales_http import REFUSALS, Command, IdempotencyHeader, pool_of
 from services.api.sales_scope import StaffScope
-from services.api.sales_streams import require_customer, require_deal, task_state, team_queue
+from services.api.sales_streams import subject_customer, task_state, team_queue
 from services.api.sales_tasks import (
     CreateTask,
     Decision,
@@ -131,20 +131,6 @@ class TaskCommands:
         scope.require(chosen.assignee)
         return chosen, queue
 
-    async def _subject(self, conn: Conn, body: TaskBody, scope: StaffScope) -> UUID:
-        """The task's customer, checked against its deal when both are given."""
-        customer_id = body.customer_id
-        if body.deal_id is not None:
-            deal = await require_deal(conn, body.deal_id)
-            if not scope.covers(deal.owner_id):
-                raise NotFound(f"no deal {body.deal_id}", "deal_not_found")
-            if customer_id is not None and customer_id != deal.customer_id:
-                raise InvalidCommand(f"deal {body.deal_id} is not a deal of customer {customer_id}")
-            customer_id = deal.customer_id
-        assert customer_id is not None  # the body names a customer, a deal, or both
-        await require_customer(conn, customer_id)
-        return customer_id
-
     async def _append(
         self,
         conn: Conn,
@@ -171,7 +157,7 @@ class TaskCommands:
         scope = self.scope(command.access)
 
         async def work(conn: Conn) -> Answer:
-            customer_id = await self._subject(conn, body, scope)
+            customer_id = await subject_customer(conn, body.customer_id, body.deal_id, scope)
             chosen, queue = await self._assignment(conn, body.target(), scope)
             creating = CreateTask(task_id, body.kind, body.title, body.due_at, customer_id, body.deal_id)
             decision = decide_create(creating, chosen, command.stamp)
