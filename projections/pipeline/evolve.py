@@ -7,10 +7,10 @@ past moment is the same fold the live projection ran, stopped early; summarise i
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from contracts import (
@@ -30,6 +30,8 @@ from contracts import (
 )
 from contracts.read.pipeline import DealView, StageVisit
 from plumbing.eventstore import RecordedEvent, stream_category
+
+V = TypeVar("V")
 
 #: Stream categories this projection reads.
 CATEGORIES = frozenset({"deal", "note", "task"})
@@ -148,17 +150,28 @@ def deal_of(fact: Fact) -> UUID | None:
     return fact.event.deal_id if isinstance(fact.event, DealEvent) else None
 
 
+def fold_keyed(
+    views: dict[UUID, V],
+    facts: Iterable[Fact],
+    key_of: Callable[[Fact], UUID | None],
+    step: Callable[[V | None, Fact], V | None],
+) -> dict[UUID, V]:
+    """``views`` after ``facts`` (in position order), as a new mapping: each fact ``key_of`` names
+    is folded into its view by ``step``; the others leave every view as it is."""
+    folded = dict(views)
+    for fact in facts:
+        key = key_of(fact)
+        if key is None:
+            continue
+        after = step(folded.get(key), fact)
+        if after is not None:
+            folded[key] = after
+    return folded
+
+
 def fold(deals: dict[UUID, DealView], facts: Iterable[Fact]) -> dict[UUID, DealView]:
     """``deals`` after ``facts`` (in position order), as a new mapping."""
-    folded = dict(deals)
-    for fact in facts:
-        deal_id = deal_of(fact)
-        if deal_id is None:
-            continue
-        after = evolve(folded.get(deal_id), fact)
-        if after is not None:
-            folded[deal_id] = after
-    return folded
+    return fold_keyed(deals, facts, deal_of, evolve)
 
 
 def pipeline_as_of(

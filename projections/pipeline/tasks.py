@@ -15,7 +15,7 @@ from contracts.sales_tasks import (
     TaskEvent,
     TaskStatus,
 )
-from projections.pipeline.evolve import Fact
+from projections.pipeline.evolve import Fact, fold_keyed
 
 
 def _created(fact: Fact, event: TaskCreated) -> TaskView:
@@ -63,12 +63,4 @@ def task_of(fact: Fact) -> UUID | None:
 
 def fold_tasks(tasks: dict[UUID, TaskView], facts: Iterable[Fact]) -> dict[UUID, TaskView]:
     """``tasks`` after ``facts`` (in position order), as a new mapping."""
-    folded = dict(tasks)
-    for fact in facts:
-        task_id = task_of(fact)
-        if task_id is None:
-            continue
-        after = evolve_task(folded.get(task_id), fact)
-        if after is not None:
-            folded[task_id] = after
-    return folded
+    return fold_keyed(tasks, facts, task_of, evolve_task)
