@@ -48,7 +48,7 @@ async def _produce(bootstrap: str, topic: str, bodies: list[bytes]) -> float:
 
 def _count(dsn: str, query: str) -> int:
     with psycopg.connect(dsn) as conn:
-        row = conn.execute(query).fetchone()  # type: ignore[arg-type]
+        row = conn.execute(query).fetchone()
     return int(row[0]) if row else 0
 
 
@@ -93,7 +93,7 @@ def _measure(infra: Infra, dsn: str, count: int, people: int) -> dict[str, float
         projected = _wait_for(dsn, "SELECT count(*) FROM card_timeline", count, 600)
     finally:
         deployment.stop_all(run_dir)
-    figures = {
+    figures: dict[str, float] = {
         "events": count,
         "people": people,
         "kafka_produce_ceiling_events_per_s": round(ceiling),

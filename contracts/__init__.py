@@ -4,16 +4,28 @@ Rules: models are frozen and forbid unknown fields; every event carries a ``sche
 changes are additive only, and a breaking change is a new event type. No I/O lives here.
 """
 
+from contracts.attributes import (
+    ATTRIBUTE_EVENTS,
+    AttributeCleared,
+    AttributeName,
+    AttributeSet,
+    AttributeSource,
+    InvalidAttribute,
+)
 from contracts.base import Contract, Envelope
 from contracts.customer import (
     CUSTOMER_EVENTS,
     CustomerAbsorbed,
     CustomerEvent,
     CustomerMergedInto,
+    CustomerRestored,
+    CustomerUnmerged,
     IdentityLinked,
+    IdentityUnlinked,
     customer_stream,
     stream_customer,
 )
+from contracts.documents import DOCUMENT_EVENTS, DocumentAttached
 from contracts.evidence import BlobRef, Evidence, Verification
 from contracts.identity import Identity, IdentityKind, InvalidIdentity, normalise_identity
 from contracts.ids import derived_event_id, event_id_for
@@ -26,6 +38,7 @@ from contracts.interactions import (
     Direction,
     EmailReceived,
     InteractionEvent,
+    MediaRef,
     Money,
     Payment,
     PurchaseLine,
@@ -34,7 +47,7 @@ from contracts.interactions import (
     Sender,
     SocialMessageReceived,
 )
-from contracts.media import MEDIA_EVENTS, RecordingStored, RecordingUnavailable
+from contracts.media import MEDIA_EVENTS, MediaStored, MediaUnavailable, RecordingStored, RecordingUnavailable
 from contracts.registry import UnknownEventType, event_class, parse_event
 from contracts.sales import (
     DEAL_EVENTS,
@@ -57,12 +70,18 @@ from contracts.sales import (
 )
 
 __all__ = [
+    "ATTRIBUTE_EVENTS",
     "CUSTOMER_EVENTS",
     "DEAL_EVENTS",
+    "DOCUMENT_EVENTS",
     "INTERACTION_EVENTS",
     "MEDIA_EVENTS",
     "SALES_EVENTS",
     "Attachment",
+    "AttributeCleared",
+    "AttributeName",
+    "AttributeSet",
+    "AttributeSource",
     "BlobRef",
     "CallRecorded",
     "Channel",
@@ -71,6 +90,8 @@ __all__ = [
     "CustomerAbsorbed",
     "CustomerEvent",
     "CustomerMergedInto",
+    "CustomerRestored",
+    "CustomerUnmerged",
     "DealAmountChanged",
     "DealEvent",
     "DealExpectedCloseChanged",
@@ -82,14 +103,20 @@ __all__ = [
     "DealStatus",
     "DealWon",
     "Direction",
+    "DocumentAttached",
     "EmailReceived",
     "Envelope",
     "Evidence",
     "Identity",
     "IdentityKind",
     "IdentityLinked",
+    "IdentityUnlinked",
     "InteractionEvent",
+    "InvalidAttribute",
     "InvalidIdentity",
+    "MediaRef",
+    "MediaStored",
+    "MediaUnavailable",
     "Money",
     "NoteAdded",
     "Payment",

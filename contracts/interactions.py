@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from contracts.base import Contract, Envelope
 from contracts.evidence import SHA256_PATTERN, Evidence
@@ -40,6 +40,12 @@ class Sender(Contract):
 
     identities: tuple[Identity, ...] = Field(min_length=1, max_length=20)
     display_name: str | None = Field(default=None, max_length=200)
+    #: Profile data some providers send (the card keeps it as channel-sourced attributes): the
+    #: language the person's app is set to, as given (the card keeps it only if it is BCP 47), and
+    #: their marketing consent by email and SMS (None: the provider did not say).
+    language: str | None = Field(default=None, max_length=35)
+    email_marketing: bool | None = None
+    sms_marketing: bool | None = None
 
 
 class InteractionEvent(Envelope):
@@ -67,6 +73,34 @@ class Attachment(Contract):
     sha256: str | None = Field(default=None, pattern=SHA256_PATTERN)
 
 
+#: Most media references one message keeps (VK allows 10 attachments, Messenger a few more images).
+MAX_MEDIA = 10
+
+
+class MediaRef(Contract):
+    """A file a chat or social message carried, as the provider names it: never its bytes.
+
+    ``media_id`` is the provider's handle (a Telegram ``file_id``, a WhatsApp media id), ``url`` where
+    the provider serves it (Meta's and VK's CDN links, which expire); at least one is set. The media
+    fetcher downloads it and records ``MediaStored`` / ``MediaUnavailable`` under the message's event id
+    and this reference's index in ``media``. ``kind`` is the provider's word (``photo``, ``voice``,
+    ``document``, ``image``...); type, size and name are what the provider declared, when it did.
+    """
+
+    kind: str = Field(min_length=1, max_length=32)
+    media_id: str | None = Field(default=None, min_length=1, max_length=500)
+    url: str | None = Field(default=None, min_length=1, max_length=2000)
+    content_type: str | None = Field(default=None, max_length=200)
+    size_bytes: int | None = Field(default=None, ge=0)
+    filename: str | None = Field(default=None, max_length=300)
+
+    @model_validator(mode="after")
+    def _names_the_file(self) -> Self:
+        if self.media_id is None and self.url is None:
+            raise ValueError("a media reference needs a media_id or a url")
+        return self
+
+
 class EmailReceived(InteractionEvent):
     """An inbound email."""
 
@@ -83,17 +117,19 @@ class EmailReceived(InteractionEvent):
 
 
 class ChatMessageReceived(InteractionEvent):
-    """An inbound chat message (messenger bot, website widget)."""
+    """A chat message (messenger bot, website widget); ``media`` references the files it carried."""
 
     EVENT_TYPE: ClassVar[str] = "interaction.chat.received"
     event_type: Literal["interaction.chat.received"] = "interaction.chat.received"
     schema_version: Literal[1] = 1
     channel: Literal[Channel.CHAT] = Channel.CHAT
     conversation_id: str = Field(min_length=1, max_length=300)
+    media: tuple[MediaRef, ...] = Field(default=(), max_length=MAX_MEDIA)
 
 
 class SocialMessageReceived(InteractionEvent):
-    """An inbound message on a social network (WhatsApp, Messenger, Instagram, VK...)."""
+    """A message on a social network (WhatsApp, Messenger, Instagram, VK...); ``media`` references the
+    files it carried."""
 
     EVENT_TYPE: ClassVar[str] = "interaction.social.received"
     event_type: Literal["interaction.social.received"] = "interaction.social.received"
@@ -101,6 +137,7 @@ class SocialMessageReceived(InteractionEvent):
     channel: Literal[Channel.SOCIAL] = Channel.SOCIAL
     network: str = Field(min_length=1, max_length=64)
     conversation_id: str = Field(min_length=1, max_length=300)
+    media: tuple[MediaRef, ...] = Field(default=(), max_length=MAX_MEDIA)
 
 
 class Money(Contract):
@@ -149,7 +186,11 @@ class PurchaseRecorded(InteractionEvent):
 
 
 class RefundRecorded(InteractionEvent):
-    """Money given back on an earlier purchase (``order_id``); ``amount`` is what was refunded."""
+    """Money given back on an earlier purchase (``order_id``); ``amount`` is what was refunded.
+
+    ``payment_id`` is the payment the money went back through, when the provider names one (Square's
+    ``payment_id``; the Shopify transaction all the refund's transactions refunded, their ``parent_id``).
+    """
 
     EVENT_TYPE: ClassVar[str] = "interaction.pos.refund"
     event_type: Literal["interaction.pos.refund"] = "interaction.pos.refund"
@@ -160,6 +201,7 @@ class RefundRecorded(InteractionEvent):
     amount: Money
     lines: tuple[PurchaseLine, ...] = ()
     reason: str | None = Field(default=None, max_length=1000)
+    payment_id: str | None = Field(default=None, max_length=200)
 
 
 class CallRecorded(InteractionEvent):

@@ -1,6 +1,7 @@
-"""Events about media the hub keeps for an interaction (call recordings), not interactions themselves.
+"""Events about media the hub keeps for an interaction (call recordings, files of chat and social
+messages), not interactions themselves.
 
-The audio never travels in an event: it lives in the content-addressed blob store and the event
+The bytes never travel in an event: it lives in the content-addressed blob store and the event
 carries its :class:`~contracts.evidence.BlobRef`, so events stay small and a reader can check the
 bytes it fetches against the hash it was given.
 """
@@ -53,4 +54,47 @@ class RecordingUnavailable(CustomerEvent):
     http_status: int | None = Field(default=None, ge=100, le=599)
 
 
-MEDIA_EVENTS: tuple[type[CustomerEvent], ...] = (RecordingStored, RecordingUnavailable)
+class MediaStored(CustomerEvent):
+    """File ``media_index`` of the message ``message_event_id`` (its ``media`` tuple) is in the blob store.
+
+    Its id is ``derived_event_id(message_event_id, "media:<index>")``, shared with
+    :class:`MediaUnavailable`: one outcome per file, however often it is fetched again.
+    ``content_type`` is what the provider declared or served.
+    """
+
+    EVENT_TYPE: ClassVar[str] = "customer.media.stored"
+    event_type: Literal["customer.media.stored"] = "customer.media.stored"
+    schema_version: Literal[1] = 1
+    message_event_id: UUID
+    provider: str = Field(min_length=1, max_length=64)
+    media_index: int = Field(ge=0, le=100)
+    kind: str = Field(min_length=1, max_length=32)
+    media: BlobRef
+    content_type: str = Field(min_length=1, max_length=200)
+    filename: str | None = Field(default=None, max_length=300)
+
+
+class MediaUnavailable(CustomerEvent):
+    """File ``media_index`` of ``message_event_id`` could not be fetched and will not be tried again.
+
+    ``reason`` is a short word (``forbidden``, ``gone``, ``not_found``, ``too_large``,
+    ``untrusted_url``, ``rejected``...); ``http_status`` is the provider's answer when there was one.
+    """
+
+    EVENT_TYPE: ClassVar[str] = "customer.media.unavailable"
+    event_type: Literal["customer.media.unavailable"] = "customer.media.unavailable"
+    schema_version: Literal[1] = 1
+    message_event_id: UUID
+    provider: str = Field(min_length=1, max_length=64)
+    media_index: int = Field(ge=0, le=100)
+    kind: str = Field(min_length=1, max_length=32)
+    reason: str = Field(min_length=1, max_length=100)
+    http_status: int | None = Field(default=None, ge=100, le=599)
+
+
+MEDIA_EVENTS: tuple[type[CustomerEvent], ...] = (
+    RecordingStored,
+    RecordingUnavailable,
+    MediaStored,
+    MediaUnavailable,
+)

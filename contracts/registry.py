@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from contracts.attributes import ATTRIBUTE_EVENTS
 from contracts.base import Envelope
 from contracts.customer import CUSTOMER_EVENTS
+from contracts.documents import DOCUMENT_EVENTS
+from contracts.erasure import ERASURE_EVENTS
 from contracts.interactions import INTERACTION_EVENTS
 from contracts.media import MEDIA_EVENTS
 from contracts.sales import SALES_EVENTS
@@ -23,6 +26,9 @@ _KNOWN: tuple[type[Envelope], ...] = (
     *MEDIA_EVENTS,
     *SALES_EVENTS,
     *TASK_EVENTS,
+    *ATTRIBUTE_EVENTS,
+    *DOCUMENT_EVENTS,
+    *ERASURE_EVENTS,
 )
 _REGISTRY: dict[tuple[str, int], type[Envelope]] = {
     (cls.EVENT_TYPE, cls.SCHEMA_VERSION): cls for cls in _KNOWN

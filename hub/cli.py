@@ -5,13 +5,18 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import subprocess
+import sys
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
-from hub import audit, deployment, evidence, keys
-from hub.local_secrets import load_or_create
+from hub import audit, customer, deployment, dlq, evidence, identity_simulate, keys, replay
+from hub.local_secrets import load_or_create, master_key
 from hub.stack import StackSettings, ensure_infra, infra_status, stop_infra
 
 app = typer.Typer(
@@ -20,6 +25,18 @@ app = typer.Typer(
 app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
 app.add_typer(evidence.app, name="evidence")
+app.add_typer(replay.app, name="replay")
+app.add_typer(dlq.app, name="dlq")
+app.add_typer(identity_simulate.app, name="identity")
+app.add_typer(customer.app, name="customer")
+
+
+@app.callback()
+def _local_master_key() -> None:
+    # Against the local stack (no HUB_PG_DSN given), use its master key from the state dir; a configured
+    # deployment brings its own HUB_MASTER_KEY (a fresh one would make its sealed data unreadable).
+    if "HUB_MASTER_KEY" not in os.environ and "HUB_PG_DSN" not in os.environ:
+        os.environ["HUB_MASTER_KEY"] = master_key(StackSettings().paths.root)
 
 
 class Deployable(StrEnum):
@@ -27,8 +44,9 @@ class Deployable(StrEnum):
     timeline = "timeline"
     projections = "projections"
     pipeline = "pipeline"
+    analytics = "analytics"
     relay = "relay"
-    recordings = "recordings"
+    media = "media"
     api = "api"
 
 
@@ -45,6 +63,26 @@ def _run_dir(settings: StackSettings) -> Path:
     return settings.paths.run
 
 
+BROKERS_FILE = "kafka-brokers"
+
+
+def _stack(brokers: int | None = None) -> StackSettings:
+    """The local stack's settings with ``brokers`` Kafka brokers (``hub up --brokers``); without it, what the
+    last ``hub up --brokers`` chose (remembered in the state dir, so ``hub down`` and ``hub status`` find a
+    cluster), unless HUB_KAFKA_BROKERS says otherwise."""
+    settings = StackSettings()
+    remembered = settings.paths.root / BROKERS_FILE
+    if brokers is None and "HUB_KAFKA_BROKERS" not in os.environ and remembered.is_file():
+        brokers = int(remembered.read_text().strip() or 1)
+    if brokers is None:
+        return settings
+    try:
+        return StackSettings(kafka_brokers=brokers)
+    except ValidationError as exc:
+        reasons = "; ".join(error["msg"] for error in exc.errors())
+        raise typer.BadParameter(reasons, param_hint="--brokers") from exc
+
+
 @app.command()
 def run(deployable: Deployable) -> None:
     """Run one deployable in the foreground (configured by HUB_* variables)."""
@@ -52,15 +90,36 @@ def run(deployable: Deployable) -> None:
 
 
 @app.command()
-def up(demo: bool = typer.Option(False, help="send the sample conversation and print the card")) -> None:
+def up(
+    demo: Annotated[bool, typer.Option(help="send the sample conversation and print the card")] = False,
+    brokers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=5,
+            help="Kafka brokers: 1, or 3 to 5 for a KRaft cluster with replication 3 and"
+            " min.insync.replicas 2 (default: HUB_KAFKA_BROKERS, else what the last `hub up` used, else 1)",
+        ),
+    ] = None,
+    metrics_port: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=65535,
+            help="the first worker's /metrics and /health port; the other workers' follow; 0: none",
+        ),
+    ] = deployment.LOCAL_METRICS_PORT,
+) -> None:
     """Start Kafka, PostgreSQL and every deployable in the background (idempotent)."""
-    settings = StackSettings()
+    settings = _stack(brokers)
     infra = ensure_infra(settings)
+    (settings.paths.root / BROKERS_FILE).write_text(f"{settings.kafka_brokers}\n")
     secrets = load_or_create(settings.paths.root)
-    ports = _ports()
+    ports = replace(_ports(), metrics=metrics_port)
     deployment.migrate_all(infra.pg_dsn)
     run_dir = _run_dir(settings)
-    deployment.start_all(run_dir, deployment.service_env(infra, secrets, ports, settings.paths.blobs))
+    env = deployment.service_env(infra, secrets, ports, settings.paths.blobs)
+    deployment.start_all(run_dir, env, metrics_ports=ports.metrics_ports())
     deployment.wait_http_ok(f"{ports.ingress_url}/health", 90, run_dir, "ingress")
     deployment.wait_http_ok(f"{ports.api_url}/health", 90, run_dir, "api")
     if demo:
@@ -75,13 +134,16 @@ def up(demo: bool = typer.Option(False, help="send the sample conversation and p
         typer.echo("  more keys and roles: hub keys create --principal NAME --role ROLE   (see README)")
     typer.echo(f"read API: {ports.api_url} (OpenAPI: /openapi.json, with a key)")
     typer.echo(f"webhooks: {ports.ingress_url}")
+    typer.echo(f"kafka: {infra.kafka_bootstrap} ({settings.kafka_brokers} broker(s))")
+    for name, port in ports.metrics_ports().items():
+        typer.echo(f"{name + ':':<13}http://127.0.0.1:{port}/metrics  /health")
     typer.echo(f"logs: {run_dir}   stop with: hub down")
 
 
 @app.command()
 def down() -> None:
     """Stop every deployable, then Kafka and PostgreSQL; data stays in the state dir."""
-    settings = StackSettings()
+    settings = _stack()
     stopped = deployment.stop_all(_run_dir(settings))
     stop_infra(settings)
     typer.echo(f"stopped: {', '.join(stopped) or 'no deployables'}, kafka, postgres")
@@ -90,7 +152,7 @@ def down() -> None:
 @app.command()
 def status() -> None:
     """What runs, with pids and addresses."""
-    settings = StackSettings()
+    settings = _stack()
     for component in infra_status(settings):
         typer.echo(f"{component.name:<12} {component.state:<8} pid={component.pid}  {component.address}")
     for proc in deployment.statuses(_run_dir(settings)):
@@ -108,6 +170,15 @@ def demo() -> None:
         down()
         return
     up(demo=True)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench(ctx: typer.Context) -> None:
+    """Every benchmark figure on a private Kafka + PostgreSQL; options: ``python -m bench --help``."""
+    from hub.stack.paths import repo_root
+
+    argv = [sys.executable, "-m", "bench", *ctx.args]
+    raise typer.Exit(subprocess.call(argv, cwd=repo_root()))  # noqa: S603 - our own module
 
 
 @app.command()

@@ -19,6 +19,7 @@ from hub.stack.processes import ProcessStatus, process_status, start_process, st
 from plumbing.access import MIGRATIONS as ACCESS
 from plumbing.eventstore.postgres import MIGRATIONS as EVENT_STORE
 from plumbing.migrations import apply_migrations
+from projections.analytics.store import MIGRATIONS as ANALYTICS
 from projections.customer_card.store import MIGRATIONS as CARD
 from projections.pipeline.store import MIGRATIONS as PIPELINE
 from services.api.sales_routes import MIGRATIONS as SALES
@@ -31,19 +32,35 @@ DEPLOYABLES: dict[str, str] = {
     "timeline": "services.timeline",
     "projections": "projections.customer_card",
     "pipeline": "projections.pipeline",
+    "analytics": "projections.analytics",
     "relay": "services.relay",
-    "recordings": "services.recordings",  # idles without Twilio credentials (the demo has none)
+    "media": "services.media",  # recordings and message files; skips providers without credentials
     "ingress": "services.ingress",
     "api": "services.api",
 }
 
 
+#: Deployables without an HTTP API: each serves /metrics and /health on a port of its own (HUB_METRICS_PORT).
+WORKERS: tuple[str, ...] = ("timeline", "projections", "pipeline", "analytics", "relay", "media")
+#: ``hub up``: the workers' ports are 9460 (timeline) to 9465 (media), in WORKERS order.
+LOCAL_METRICS_PORT = 9460
+
+
 @dataclass(frozen=True)
 class Ports:
-    """Where the HTTP deployables listen; the defaults are the deployables' own."""
+    """Where the HTTP deployables listen; the defaults are the deployables' own.
+
+    ``metrics``: the first worker's /metrics and /health port, the next workers' follow in WORKERS order;
+    0 serves none (the deployables' own default, and what tests get).
+    """
 
     ingress: int = IngressSettings.model_fields["ingress_port"].default
     api: int = ApiSettings.model_fields["api_port"].default
+    metrics: int = 0
+
+    def metrics_ports(self) -> dict[str, int]:
+        """Each worker's HUB_METRICS_PORT; empty when ``metrics`` is 0."""
+        return {name: self.metrics + n for n, name in enumerate(WORKERS)} if self.metrics else {}
 
     @property
     def ingress_url(self) -> str:
@@ -72,13 +89,22 @@ def service_env(
 
 def migrate_all(dsn: str) -> None:
     """Every schema the deployables use, so the API answers before the projection's first batch."""
-    projections = dict.fromkeys((*CARD, *PIPELINE))  # each ships the shared checkpoint folder: once
+    # each projection ships the shared checkpoint folder: apply it once
+    projections = dict.fromkeys((*CARD, *PIPELINE, *ANALYTICS))
     apply_migrations(dsn, EVENT_STORE, TIMELINE, *projections, ACCESS, SALES)
 
 
-def start_all(run_dir: Path, env: dict[str, str], names: tuple[str, ...] = tuple(DEPLOYABLES)) -> None:
+def start_all(
+    run_dir: Path,
+    env: dict[str, str],
+    names: tuple[str, ...] = tuple(DEPLOYABLES),
+    metrics_ports: dict[str, int] | None = None,
+) -> None:
+    """Start ``names``; ``metrics_ports`` (see :meth:`Ports.metrics_ports`) gives workers their own port."""
     for name in names:
-        start_process(name, [sys.executable, "-m", DEPLOYABLES[name]], env, run_dir)
+        port = (metrics_ports or {}).get(name)
+        own = {**env, "HUB_METRICS_PORT": str(port)} if port else env
+        start_process(name, [sys.executable, "-m", DEPLOYABLES[name]], own, run_dir)
 
 
 def stop_all(run_dir: Path, timeout: float = 15.0) -> list[str]:

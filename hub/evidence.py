@@ -23,7 +23,9 @@ from starlette.datastructures import Headers
 from starlette.routing import compile_path
 
 from contracts import InteractionEvent, parse_event
+from contracts.erasure import CustomerForgotten
 from plumbing.blobs import BlobCorrupted, BlobNotFound, BlobStore, FileBlobStore
+from plumbing.eventstore.postgres import read_events
 from services.ingress.delivery import Delivery
 from services.ingress.endpoints import ENDPOINTS, Endpoint
 from services.ingress.settings import IngressSettings
@@ -50,10 +52,20 @@ class EvidenceReport:
     blobs: int = 0
     missing: list[str] = field(default_factory=list)
     corrupt: list[str] = field(default_factory=list)
+    #: Deleted on purpose: a forgotten customer's evidence (named by ``customer.forgotten`` events).
+    erased: list[str] = field(default_factory=list)
 
     @property
     def intact(self) -> bool:
         return not self.missing and not self.corrupt
+
+
+async def _erased_blobs(conn: psycopg.AsyncConnection[Any]) -> set[str]:
+    cur = await conn.execute(
+        "SELECT jsonb_array_elements_text(data->'erased_blobs') FROM events WHERE event_type = %s",
+        (CustomerForgotten.EVENT_TYPE,),
+    )
+    return {row[0] for row in await cur.fetchall()}
 
 
 async def check_evidence(dsn: str, blobs: BlobStore) -> EvidenceReport:
@@ -67,12 +79,14 @@ async def check_evidence(dsn: str, blobs: BlobStore) -> EvidenceReport:
             if body is None:
                 report.without_evidence += 1
             referenced.update(h for h in (body, *attachments) if h is not None)
+        await cur.close()
+        erased = await _erased_blobs(conn)
     for digest in sorted(referenced):
         report.blobs += 1
         try:
             await blobs.get(digest)
         except BlobNotFound:
-            report.missing.append(digest)
+            (report.erased if digest in erased else report.missing).append(digest)
         except BlobCorrupted:
             report.corrupt.append(digest)
     return report
@@ -158,6 +172,7 @@ def check(
         typer.echo(
             f"interactions: {report.interactions}  without evidence: {report.without_evidence}"
             f"  blobs: {report.blobs}  missing: {len(report.missing)}  corrupt: {len(report.corrupt)}"
+            f"  erased: {len(report.erased)}"
         )
         for digest in report.missing:
             typer.echo(f"MISSING {digest}")
@@ -169,11 +184,10 @@ def check(
 
 async def _load(dsn: str, event_id: UUID) -> InteractionEvent:
     async with await psycopg.AsyncConnection.connect(dsn) as conn:
-        cur = await conn.execute("SELECT data FROM events WHERE event_id = %s", (event_id,))
-        row = await cur.fetchone()
-    if row is None:
+        found = await read_events(conn, [event_id])  # opens sealed personal fields
+    if not found:
         raise typer.BadParameter(f"no event {event_id} in the store")
-    event = parse_event(row[0])
+    event = parse_event(found[0].data)
     if not isinstance(event, InteractionEvent):
         raise typer.BadParameter(f"event {event_id} is not an interaction")
     return event

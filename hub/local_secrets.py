@@ -81,3 +81,21 @@ def load_or_create(state_dir: Path) -> LocalSecrets:
     with os.fdopen(fd, "w") as out:
         json.dump(asdict(made), out)
     return made
+
+
+def master_key(state_dir: Path) -> str:
+    """The local stack's ``HUB_MASTER_KEY`` (it wraps every customer's data key), made on first use.
+
+    Losing it makes every sealed personal field unreadable, as if every customer had been forgotten:
+    production keeps its own in a secret manager, never in a file next to the data.
+    """
+    from plumbing.eventstore.sealing import generate_master_key
+
+    path = state_dir / "master-key"
+    if path.exists():
+        return path.read_text().strip()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(generate_master_key())
+    return path.read_text().strip()

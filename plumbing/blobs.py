@@ -5,8 +5,9 @@ it once, a reference can never point at different bytes than it was made for, an
 check what it got. ``put`` returns only once the bytes are durable (written, fsynced, renamed into
 place, directory fsynced): the ingress acknowledges a webhook only after its evidence is safe.
 
-The file layout is ``<root>/sha256/<ab>/<cd>/<hex>``; blobs are never changed or deleted by the
-hub (retention is an operator's decision, like the event store's).
+The file layout is ``<root>/sha256/<ab>/<cd>/<hex>``; blobs are never changed by the hub, and deleted
+only when the customer they belong to is forgotten (``plumbing.erasure``; other retention is an
+operator's decision, like the event store's).
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ class BlobStore(Protocol):
         """Whether a blob named ``sha256`` is stored."""
         ...
 
+    async def delete(self, sha256: str) -> None:
+        """Remove the blob (erasure of a forgotten customer's evidence); raises :class:`BlobNotFound`."""
+        ...
+
 
 class BlobSettings(HubSettings):
     """``HUB_BLOB_DIR``: the folder of the file blob store (``<state dir>/blobs`` locally)."""
@@ -91,6 +96,14 @@ class FileBlobStore:
 
     async def exists(self, sha256: str) -> bool:
         return await asyncio.to_thread(self.path_of(sha256).is_file)
+
+    async def delete(self, sha256: str) -> None:
+        path = self.path_of(sha256)
+        try:
+            await asyncio.to_thread(path.unlink)
+        except FileNotFoundError:
+            raise BlobNotFound(f"no blob {sha256}") from None
+        await asyncio.to_thread(_fsync_dir, path.parent)
 
     @staticmethod
     def _write(path: Path, data: bytes) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
@@ -25,9 +26,15 @@ SAFE_PRODUCER: dict[str, Any] = {
 }
 
 
+def bootstrap_servers(bootstrap: str) -> list[str]:
+    """``HUB_KAFKA_BOOTSTRAP`` as Kafka writes it (``host:port,host:port``) as the list aiokafka needs: it
+    takes a single string for one address only."""
+    return [server.strip() for server in bootstrap.split(",") if server.strip()]
+
+
 def make_broker(bootstrap: str, *, client_id: str, **extra: Any) -> KafkaBroker:
     """A FastStream Kafka broker whose producer is the safe one above."""
-    return KafkaBroker(bootstrap, client_id=client_id, **SAFE_PRODUCER, **extra)
+    return KafkaBroker(bootstrap_servers(bootstrap), client_id=client_id, **SAFE_PRODUCER, **extra)
 
 
 def subscriber_options(group_id: str) -> dict[str, Any]:
@@ -47,30 +54,56 @@ def subscriber_options(group_id: str) -> dict[str, Any]:
     }
 
 
+#: What every topic gets unless its spec says otherwise: an ``acks=all`` write needs two in-sync replicas,
+#: and a replica that may have missed acknowledged records never becomes leader.
+DURABLE_TOPIC: dict[str, str] = {"min.insync.replicas": "2", "unclean.leader.election.enable": "false"}
+
+
 @dataclass(frozen=True)
 class TopicSpec:
-    """A topic the hub creates itself (auto-creation is off on our brokers)."""
+    """A topic the hub creates itself (auto-creation is off on our brokers); the hub's own topics are
+    defined once, in :mod:`plumbing.topics`."""
 
     name: str
     partitions: int = 3
-    replication: int = 1
+    replication: int = 3
     config: tuple[tuple[str, str], ...] = ()
+
+    def new_topic(self, *, development: bool) -> NewTopic:
+        """The creation request. A development node (see :func:`_is_development_node`) gets one replica
+        and ``min.insync.replicas=1``; a cluster with fewer live brokers than ``replication`` is refused by
+        Kafka itself, loudly, instead of getting weaker topics."""
+        config = {**DURABLE_TOPIC, **dict(self.config)}
+        if development:
+            config["min.insync.replicas"] = "1"
+            return NewTopic(self.name, self.partitions, 1, topic_configs=config)
+        return NewTopic(self.name, self.partitions, self.replication, topic_configs=config)
+
+
+async def _is_development_node(admin: AIOKafkaAdminClient) -> bool:
+    """A lone broker whose own ``min.insync.replicas`` is 1: the local single node (or a test container).
+    A production broker says 2, so a cluster with all but one broker down is never mistaken for it."""
+    brokers = (await admin.describe_cluster())["brokers"]
+    if len(brokers) != 1:
+        return False
+    name = "min.insync.replicas"
+    wanted = ConfigResource(ConfigResourceType.BROKER, str(brokers[0]["node_id"]), {name: None})
+    (response,) = await admin.describe_configs([wanted])
+    entries = response.to_object()["resources"][0]["config_entries"]
+    return any(entry["config_names"] == name and entry["config_value"] == "1" for entry in entries)
 
 
 async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec]) -> None:
     """Create the topics that do not exist yet; existing ones are left as they are."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(bootstrap), request_timeout_ms=15_000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        wanted = [
-            NewTopic(s.name, s.partitions, s.replication, topic_configs=dict(s.config))
-            for s in specs
-            if s.name not in existing
-        ]
-        if wanted:
+        missing = [spec for spec in specs if spec.name not in existing]
+        if missing:
+            development = await _is_development_node(admin)
             try:
-                await admin.create_topics(wanted)
+                await admin.create_topics([spec.new_topic(development=development) for spec in missing])
             except TopicAlreadyExistsError:
                 pass  # another instance created it between list and create: the goal is met
     finally:

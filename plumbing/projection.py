@@ -35,6 +35,16 @@ class Projection(Protocol):
         """Write the effect of ``events`` (in position order) inside the caller's transaction."""
 
 
+class BatchObserver(Protocol):
+    """Watches a follower's batches (metrics and health: :mod:`plumbing.projection_metrics`)."""
+
+    def following(self, name: str) -> None:
+        """``name`` starts following the log."""
+
+    def batch_applied(self, name: str, events: int, seconds: float) -> None:
+        """The store answered a read of the log: ``events`` applied in ``seconds`` (0: caught up)."""
+
+
 async def _locked_checkpoint(conn: Conn, name: str) -> int:
     await conn.execute(
         "INSERT INTO projection_checkpoints (name, position) VALUES (%s, 0) ON CONFLICT (name) DO NOTHING",
@@ -95,12 +105,16 @@ async def _follow_once(
     batch_size: int,
     idle_timeout: float,
     health: _Health,
+    observer: BatchObserver | None,
 ) -> None:
     listener = await open_listener(dsn)
     try:
         while not stop.is_set():
+            started = time.monotonic()
             applied = await apply_next_batch(pool, projection, batch_size)
             health.answered()
+            if observer is not None:
+                observer.batch_applied(projection.name, applied, time.monotonic() - started)
             if applied == 0:
                 await wait_for_append(listener, idle_timeout, stop)
     finally:
@@ -116,15 +130,18 @@ async def follow(
     batch_size: int = 500,
     idle_timeout: float = 2.0,
     outage_limit_s: float = 60.0,
+    observer: BatchObserver | None = None,
 ) -> None:
     """Catch up, then stay live (woken by LISTEN/NOTIFY) until ``stop`` is set.
 
     A lost database connection is retried with backoff; once the store has not answered for longer than
     ``outage_limit_s``, :class:`EventStoreUnavailable` is raised, so the process fails loudly and its
     supervisor restarts it. Nothing is half-applied meanwhile: each batch commits with its checkpoint or
-    not at all.
+    not at all. ``observer`` hears of every batch (metrics, health).
     """
     health = _Health()
+    if observer is not None:
+        observer.following(projection.name)
     retrying = AsyncRetrying(
         stop=lambda _state: health.silent_for() > outage_limit_s,
         wait=wait_exponential(multiplier=0.2, max=5),
@@ -136,4 +153,4 @@ async def follow(
     )
     async for attempt in retrying:
         with attempt:
-            await _follow_once(pool, dsn, projection, stop, batch_size, idle_timeout, health)
+            await _follow_once(pool, dsn, projection, stop, batch_size, idle_timeout, health, observer)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -16,9 +18,14 @@ from psycopg_pool import AsyncConnectionPool
 from hub import deployment
 from hub.stack import Infra
 from plumbing.eventstore.postgres import Conn
+from plumbing.eventstore.sealing import generate_master_key
 from tests.support.access import KeyIssuer
 from tests.support.deployables import RunningHub
 from tests.support.infra import infra_for_tests, with_database
+
+# The tests' own master key (personal fields are sealed with it): the test process and every hub it
+# starts (they inherit this environment) read each other's events.
+os.environ.setdefault("HUB_MASTER_KEY", generate_master_key())
 
 
 @pytest.fixture(scope="session")
@@ -49,14 +56,21 @@ def _drop_database(infra: Infra, name: str, timeout_s: float = 30.0) -> None:
             time.sleep(0.2)
 
 
-@pytest.fixture
-def database(infra: Infra) -> Iterator[str]:
-    """A fresh, empty database for one test, with every migration applied; its URL."""
+@contextmanager
+def _migrated_database(infra: Infra) -> Iterator[str]:
+    """A new database with every migration applied (its URL), dropped afterwards."""
     name = _create_database(infra)
     dsn = with_database(infra.pg_dsn, name)
     deployment.migrate_all(dsn)
     yield dsn
     _drop_database(infra, name)
+
+
+@pytest.fixture
+def database(infra: Infra) -> Iterator[str]:
+    """A fresh, empty database for one test, with every migration applied; its URL."""
+    with _migrated_database(infra) as dsn:
+        yield dsn
 
 
 @pytest.fixture
@@ -70,11 +84,8 @@ def superuser_dsn(infra: Infra, database: str) -> str:
 @pytest.fixture(scope="module")
 def module_database(infra: Infra) -> Iterator[str]:
     """Like ``database``, but shared by one module's tests (which must not disturb each other)."""
-    name = _create_database(infra)
-    dsn = with_database(infra.pg_dsn, name)
-    deployment.migrate_all(dsn)
-    yield dsn
-    _drop_database(infra, name)
+    with _migrated_database(infra) as dsn:
+        yield dsn
 
 
 @pytest.fixture
@@ -86,6 +97,19 @@ def api_keys(database: str) -> KeyIssuer:
 @pytest.fixture
 async def pool(database: str) -> AsyncIterator[AsyncConnectionPool[Conn]]:
     async with AsyncConnectionPool[Conn](database, min_size=1, max_size=8) as opened:
+        yield opened
+
+
+@pytest.fixture
+def fresh_database(infra: Infra) -> Iterator[str]:
+    """A second empty, migrated database: the "fresh set of tables" a rebuild writes into."""
+    with _migrated_database(infra) as dsn:
+        yield dsn
+
+
+@pytest.fixture
+async def fresh_pool(fresh_database: str) -> AsyncIterator[AsyncConnectionPool[Conn]]:
+    async with AsyncConnectionPool[Conn](fresh_database, min_size=1, max_size=4) as opened:
         yield opened
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field, computed_field
 
-from contracts import IdentityKind
+from contracts import IdentityKind, Payment, PurchaseLine
+from contracts.read.card_parts import DocumentView, InteractionDetails, Profile, ProfileHistory, RefundView
 
 #: How many recent interactions and purchases the card carries; the timeline has them all.
 RECENT_INTERACTIONS = 20
@@ -16,11 +18,17 @@ RECENT_PURCHASES = 20
 
 
 class IdentityView(BaseModel):
+    """One identity of the customer; ``source`` is the channel it first came from (``staff`` when a
+    staff member linked it), ``first_seen_at``/``last_seen_at`` the interactions that carried it."""
+
     kind: IdentityKind
     value: str
     provider: str | None = None
     key: str
     linked_at: datetime
+    source: str | None = None
+    first_seen_at: datetime | None = None
+    last_seen_at: datetime | None = None
 
 
 class ChannelStats(BaseModel):
@@ -37,6 +45,7 @@ class InteractionView(BaseModel):
     direction: str = "inbound"
     summary: str
     occurred_at: datetime
+    details: InteractionDetails | None = None
 
 
 class PurchaseView(BaseModel):
@@ -47,6 +56,24 @@ class PurchaseView(BaseModel):
     amount: Decimal
     currency: str
     line_count: int
+    lines: list[PurchaseLine] = Field(default_factory=list)
+    payments: list[Payment] = Field(default_factory=list)
+    refunded: Decimal = Decimal(0)
+
+
+class MergeView(BaseModel):
+    """One merge or unmerge this customer took part in, and what explains it."""
+
+    kind: Literal["absorbed", "merged_into", "unmerged", "restored"]
+    other_customer_id: UUID
+    event_id: UUID
+    position: int
+    occurred_at: datetime
+    rule: str
+    evidence_event_id: UUID | None = None
+    merge_event_id: UUID | None = None  # for an unmerge: the merge it undid
+    identities: list[str] = Field(default_factory=list)
+    actor: str | None = None
 
 
 class CustomerCard(BaseModel):
@@ -59,6 +86,7 @@ class CustomerCard(BaseModel):
     customer_id: UUID
     merged_into: UUID | None = None
     merged_from: list[UUID] = Field(default_factory=list)
+    merge_history: list[MergeView] = Field(default_factory=list)
     display_name: str | None = None
     created_at: datetime
     updated_at: datetime
@@ -72,6 +100,15 @@ class CustomerCard(BaseModel):
     recent_purchases: list[PurchaseView] = Field(default_factory=list)
     refund_count: int = 0
     refund_totals: dict[str, Decimal] = Field(default_factory=dict)
+    purchase_counts: dict[str, int] = Field(default_factory=dict)
+    first_purchase_at: datetime | None = None
+    last_purchase_at: datetime | None = None
+    payment_methods: dict[str, int] = Field(default_factory=dict)
+    recent_refunds: list[RefundView] = Field(default_factory=list)
+    profile: Profile = Field(default_factory=Profile)
+    attribute_history: ProfileHistory = Field(default_factory=ProfileHistory)
+    document_count: int = 0
+    documents: list[DocumentView] = Field(default_factory=list)
     last_position: int = 0
 
     @computed_field  # type: ignore[prop-decorator]
@@ -81,6 +118,16 @@ class CustomerCard(BaseModel):
         currencies = sorted({*self.purchase_totals, *self.refund_totals})
         bought, refunded = self.purchase_totals, self.refund_totals
         return {c: bought.get(c, Decimal(0)) - refunded.get(c, Decimal(0)) for c in currencies}
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def average_order(self) -> dict[str, Decimal]:
+        """Per currency: the mean purchase total (before refunds), to the cent."""
+        return {
+            currency: (total / self.purchase_counts[currency]).quantize(Decimal("0.01"))
+            for currency, total in sorted(self.purchase_totals.items())
+            if self.purchase_counts.get(currency)
+        }
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -10,7 +10,7 @@ Money stays Decimal per currency: amounts in different currencies are never adde
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -99,19 +99,24 @@ def is_stale(deal: DealView, pipeline: Pipeline, now: datetime) -> bool:
 
 @dataclass(frozen=True)
 class Bucket:
-    """Deals grouped by ``key`` (a stage id for open deals, ``won``/``lost`` for closed ones) and currency."""
+    """Deals grouped by ``key`` (a stage id for open deals, ``won``/``lost`` for closed ones) and currency;
+    ``stale``: how many of them are stale (open deals only)."""
 
     key: str
     currency: str
     count: int
     amount: Decimal
+    stale: int = 0
 
 
 class StageSummary(_View):
+    """``stale_count``: open deals of the stage that sat there longer than its ``stale_after_days``."""
+
     stage_id: str
     name: str
     probability: Decimal
     open_count: int
+    stale_count: int = 0
     open_amounts: dict[str, Decimal]
     weighted: dict[str, Decimal]
 
@@ -152,15 +157,17 @@ def _outcome(buckets: Iterable[Bucket], status: DealStatus) -> OutcomeTotals:
 
 def _stage_summary(stage: Stage, stage_buckets: Iterable[Bucket]) -> StageSummary:
     amounts: dict[str, Decimal] = {}
-    count = 0
+    count = stale = 0
     for bucket in stage_buckets:
         count += bucket.count
+        stale += bucket.stale
         _add(amounts, bucket.currency, bucket.amount)
     return StageSummary(
         stage_id=stage.id,
         name=stage.name,
         probability=stage.probability,
         open_count=count,
+        stale_count=stale,
         open_amounts=dict(sorted(amounts.items())),
         weighted={currency: amount * stage.probability for currency, amount in sorted(amounts.items())},
     )
@@ -203,11 +210,15 @@ def summarize_buckets(
 
 
 def buckets(
-    deals: Iterable[DealView], pipeline_id: str, since: datetime, until: datetime
+    deals: Iterable[DealView],
+    pipeline_id: str,
+    since: datetime,
+    until: datetime,
+    stale: Callable[[DealView], bool] = lambda _deal: False,
 ) -> tuple[list[Bucket], list[Bucket]]:
-    """Group views as the API's SQL does: open deals by stage, deals closed in ``[since, until)`` by
-    outcome."""
-    grouped: dict[tuple[bool, str, str], tuple[int, Decimal]] = {}
+    """Group views as the API's SQL does: open deals by stage (counting those ``stale`` says are), deals
+    closed in ``[since, until)`` by outcome."""
+    grouped: dict[tuple[bool, str, str], tuple[int, Decimal, int]] = {}
     for deal in deals:
         if deal.pipeline_id != pipeline_id:
             continue
@@ -217,19 +228,26 @@ def buckets(
             group = (False, deal.status.value, deal.currency)
         else:
             continue
-        count, amount = grouped.get(group, (0, Decimal(0)))
-        grouped[group] = (count + 1, amount + deal.amount)
+        count, amount, stale_count = grouped.get(group, (0, Decimal(0), 0))
+        grouped[group] = (count + 1, amount + deal.amount, stale_count + int(group[0] and stale(deal)))
     made: dict[bool, list[Bucket]] = {True: [], False: []}
-    for (is_open, key, currency), (count, amount) in sorted(grouped.items()):
-        made[is_open].append(Bucket(key, currency, count, amount))
+    for (is_open, key, currency), (count, amount, stale_count) in sorted(grouped.items()):
+        made[is_open].append(Bucket(key, currency, count, amount, stale_count))
     return made[True], made[False]
 
 
 def summarize(
-    deals: Iterable[DealView], pipeline: Pipeline, since: datetime, until: datetime
+    deals: Iterable[DealView],
+    pipeline: Pipeline,
+    since: datetime,
+    until: datetime,
+    now: datetime | None = None,
 ) -> PipelineSummary:
-    """The summary of folded views (a point-in-time replay): the same arithmetic as the live API."""
-    open_buckets, closed_buckets = buckets(deals, pipeline.id, since, until)
+    """The summary of folded views (a point-in-time replay): the same arithmetic as the live API.
+
+    Stale deals are counted as of ``now`` (the moment replayed); without it none is counted."""
+    flag = (lambda deal: is_stale(deal, pipeline, now)) if now is not None else (lambda _deal: False)
+    open_buckets, closed_buckets = buckets(deals, pipeline.id, since, until, flag)
     return summarize_buckets(pipeline, open_buckets, closed_buckets, since, until)
 
 

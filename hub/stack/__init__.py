@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from psycopg.conninfo import conninfo_to_dict
 
+from hub.stack.cluster import LocalKafkaCluster, local_kafka
 from hub.stack.kafka import KafkaStartError, LocalKafka
 from hub.stack.postgres import LocalPostgres, PostgresStartError
 from hub.stack.processes import ComponentStatus
@@ -20,6 +21,7 @@ __all__ = [
     "Infra",
     "KafkaStartError",
     "LocalKafka",
+    "LocalKafkaCluster",
     "LocalPostgres",
     "PostgresStartError",
     "StackSettings",
@@ -54,7 +56,7 @@ def ensure_infra(settings: StackSettings | None = None) -> Infra:
     if settings.kafka_bootstrap is not None:
         bootstrap = settings.kafka_bootstrap
     else:
-        kafka = LocalKafka(settings)
+        kafka = local_kafka(settings)
         kafka.start()
         bootstrap = kafka.bootstrap
     return Infra(kafka_bootstrap=bootstrap, pg_dsn=dsn, pg_superuser_dsn=superuser)
@@ -74,7 +76,7 @@ def stop_infra(settings: StackSettings | None = None, timeout: float = 60.0) -> 
     """Stop the local services (external ones are never touched); committed data stays in the state dir."""
     settings = settings or StackSettings()
     if settings.kafka_bootstrap is None:
-        LocalKafka(settings).stop(timeout)
+        local_kafka(settings).stop(timeout)
     if settings.pg_dsn is None:
         LocalPostgres(settings).stop(timeout)
 
@@ -85,7 +87,7 @@ def infra_status(settings: StackSettings | None = None) -> list[ComponentStatus]
     if settings.kafka_bootstrap is not None:
         kafka = ComponentStatus("kafka", "external", None, settings.kafka_bootstrap)
     else:
-        kafka = LocalKafka(settings).status()
+        kafka = local_kafka(settings).status()
     if settings.pg_dsn is not None:
         parts = conninfo_to_dict(settings.pg_dsn.get_secret_value())
         postgres = ComponentStatus("postgres", "external", None, f"{parts.get('host')}:{parts.get('port')}")

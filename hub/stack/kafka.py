@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from string import Template
@@ -35,7 +35,7 @@ from hub.stack.settings import StackSettings
 log = structlog.get_logger()
 T = TypeVar("T")
 
-JVM_OPTS = ("-Xms256m", "-Xmx512m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true")
+JVM_OPTS = ("-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true")
 
 
 class KafkaStartError(RuntimeError):
@@ -60,15 +60,17 @@ def run_coro(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
         return pool.submit(lambda: asyncio.run(factory())).result()
 
 
-async def broker_answers(bootstrap: str, probe_seconds: float = 3.0) -> bool:
-    """True once the broker serves metadata and lists itself (registered and unfenced)."""
+async def broker_answers(bootstrap: str, node_id: int | None = None, probe_seconds: float = 3.0) -> bool:
+    """True once the broker serves metadata and lists itself (registered and unfenced): any broker, or the
+    one with ``node_id``."""
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap, client_id="hub-stack-probe", request_timeout_ms=int(probe_seconds * 1000)
     )
     try:
         await asyncio.wait_for(admin.start(), probe_seconds)
         cluster: dict[str, Any] = await asyncio.wait_for(admin.describe_cluster(), probe_seconds)
-        return bool(cluster.get("brokers"))
+        ids = {broker["node_id"] for broker in cluster.get("brokers", [])}
+        return bool(ids) if node_id is None else node_id in ids
     except (KafkaError, OSError, TimeoutError) as exc:
         log.debug("kafka not ready yet", bootstrap=bootstrap, error=repr(exc))
         return False
@@ -76,70 +78,70 @@ async def broker_answers(bootstrap: str, probe_seconds: float = 3.0) -> bool:
         await admin.close()
 
 
-class LocalKafka:
-    """Kafka 4.x, broker+controller in one JVM (node.id 1), state under `<state>/kafka`."""
+class KafkaNode:
+    """One Kafka JVM under ``home``: config rendered from a template in ``deploy/local/kafka``, storage
+    formatted once with the cluster's id, a pid file. The single node and every cluster member are one."""
 
-    def __init__(self, settings: StackSettings | None = None) -> None:
-        self.settings = settings or StackSettings()
-        self.home = self.settings.paths.kafka
-        self.pid_path = self.home / "kafka.pid"
-        self.out_path = self.home / "logs" / "server.out"
+    def __init__(
+        self,
+        settings: StackSettings,
+        home: Path,
+        *,
+        template: str,
+        values: Mapping[str, object],
+        ports: tuple[int, ...],
+        cluster_id_path: Path,
+        heap: str = "512m",
+    ) -> None:
+        self.settings = settings
+        self.home = home
+        self.template = template
+        self.values = dict(values)
+        self.ports = ports
+        self.cluster_id_path = cluster_id_path
+        self.heap = heap
+        self.pid_path = home / "kafka.pid"
+        self.out_path = home / "logs" / "server.out"
 
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.settings.local_kafka_port}"
-
-    def libs_dir(self) -> Path:
-        """The broker's jars: `$KAFKA_HOME/libs`, or resolved once by Maven into the state dir."""
-        if self.settings.kafka_home is not None:
-            libs = self.settings.kafka_home / "libs"
-            if not any(libs.glob("kafka_*.jar")):
-                raise KafkaStartError(f"KAFKA_HOME={self.settings.kafka_home} has no libs/kafka_*.jar")
-            return libs
-        return resolve_libs(self.home / "libs")
-
-    def start(self, timeout: float = 180.0) -> int:
-        """Start unless running, then wait until the broker answers; returns the pid. Idempotent."""
-        deadline = time.monotonic() + timeout
+    def launch_unless_running(self) -> tuple[int, bool]:
+        """The pid, and whether this call launched it (a node we launch and that never answers is ours to
+        stop again)."""
         with file_lock(self.home / "kafka.lock"):
             record = live_record(self.pid_path)
             if record is not None:
-                pid, launched = record.pid, False
-                log.info("kafka already running", pid=pid, bootstrap=self.bootstrap)
-            else:
-                pid, launched = self._launch(), True
-        self._wait_ready(pid, deadline, stop_on_timeout=launched)
-        return pid
+                return record.pid, False
+            return self._launch(), True
 
     def stop(self, timeout: float = 60.0) -> bool:
         """Controlled shutdown (SIGTERM), SIGKILL after `timeout` s; True if it was running. Idempotent."""
         with file_lock(self.home / "kafka.lock"):
-            stopped = terminate(self.pid_path, timeout)
-        log.info("kafka stopped" if stopped else "kafka was not running")
-        return stopped
+            return terminate(self.pid_path, timeout)
 
     def kill(self) -> bool:
         """SIGKILL, as a crash would (fault tests); True if it was running."""
         with file_lock(self.home / "kafka.lock"):
             return kill_now(self.pid_path)
 
-    def status(self) -> ComponentStatus:
+    def running_pid(self) -> int | None:
         record = live_record(self.pid_path)
-        if record is None:
-            return ComponentStatus("kafka", "stopped", None, self.bootstrap)
-        return ComponentStatus("kafka", "running", record.pid, self.bootstrap)
+        return None if record is None else record.pid
+
+    def log_tail(self) -> str:
+        server_log = self.home / "logs" / "server.log"
+        return f"--- {self.out_path}\n{tail(self.out_path)}\n--- {server_log}\n{tail(server_log)}"
 
     def _launch(self) -> int:
-        for port in (self.settings.local_kafka_port, self.settings.local_kafka_controller_port):
+        for port in self.ports:
             if port_in_use(port):
                 raise KafkaStartError(
-                    f"port {port} is taken by another process (a Kafka of another HUB_STATE_DIR?); "
-                    "stop it or set HUB_LOCAL_KAFKA_PORT / HUB_LOCAL_KAFKA_CONTROLLER_PORT"
+                    f"port {port} is taken by another process (a Kafka of another HUB_STATE_DIR?); stop it "
+                    "or set HUB_LOCAL_KAFKA_PORT / HUB_LOCAL_KAFKA_CONTROLLER_PORT"
                 )
-        classpath = f"{self.libs_dir()}/*"
+        classpath = f"{libs_dir(self.settings)}/*"
         config = self._render_config()
         self._format_once(classpath, config)
-        argv = [_java(), *JVM_OPTS, *self._log_opts(), "-cp", classpath, "kafka.Kafka", str(config)]
+        heap = (f"-Xms{min(256, int(self.heap.rstrip('m')))}m", f"-Xmx{self.heap}")
+        argv = [_java(), *heap, *JVM_OPTS, *self._log_opts(), "-cp", classpath, "kafka.Kafka", str(config)]
         return spawn_detached(argv, log_path=self.out_path, pid_path=self.pid_path, cwd=self.home)
 
     def _log_opts(self) -> list[str]:
@@ -150,22 +152,20 @@ class LocalKafka:
 
     def _render_config(self) -> Path:
         """Written on every start, so changed ports take effect; the data stays."""
-        template = Template((deploy_dir() / "kafka" / "server.properties.tmpl").read_text())
-        text = template.substitute(
-            broker_port=self.settings.local_kafka_port,
-            controller_port=self.settings.local_kafka_controller_port,
-            data_dir=self.home / "data",
-        )
+        template = Template((deploy_dir() / "kafka" / self.template).read_text())
+        text = template.substitute(self.values, data_dir=self.home / "data")
         config = self.home / "config" / "server.properties"
         config.parent.mkdir(parents=True, exist_ok=True)
         config.write_text(text)
         return config
 
     def _cluster_id(self) -> str:
-        path = self.home / "cluster.id"
-        if not path.exists():
-            path.write_text(new_cluster_id() + "\n")
-        return path.read_text().strip()
+        """One id per cluster, shared by its nodes: a node formatted with another id is refused."""
+        self.cluster_id_path.parent.mkdir(parents=True, exist_ok=True)
+        with file_lock(self.cluster_id_path.with_suffix(".lock")):
+            if not self.cluster_id_path.exists():
+                self.cluster_id_path.write_text(new_cluster_id() + "\n")
+        return self.cluster_id_path.read_text().strip()
 
     def _format_once(self, classpath: str, config: Path) -> None:
         """Format the log dir for KRaft the first time only; re-formatting would lose the data."""
@@ -178,24 +178,86 @@ class LocalKafka:
         if done.returncode != 0:
             raise KafkaStartError(f"kafka storage format failed:\n{done.stdout}\n{done.stderr}")
 
-    def _wait_ready(self, pid: int, deadline: float, *, stop_on_timeout: bool) -> None:
-        """Poll until the broker answers; a broker we launched that never answers is stopped again."""
-        while time.monotonic() < deadline:
-            if live_record(self.pid_path) is None:
-                raise KafkaStartError(f"kafka (pid {pid}) exited during start:\n{self._log_tail()}")
-            # a plain TCP check first: aiokafka logs every refused connection as an error
-            port_open = port_in_use(self.settings.local_kafka_port)
-            if port_open and run_coro(lambda: broker_answers(self.bootstrap)):
-                log.info("kafka ready", pid=pid, bootstrap=self.bootstrap)
-                return
-            time.sleep(0.5)
-        if stop_on_timeout:
-            terminate(self.pid_path, 30.0)
-        raise KafkaStartError(f"kafka did not answer on {self.bootstrap} in time:\n{self._log_tail()}")
 
-    def _log_tail(self) -> str:
-        server_log = self.home / "logs" / "server.log"
-        return f"--- {self.out_path}\n{tail(self.out_path)}\n--- {server_log}\n{tail(server_log)}"
+class LocalKafka:
+    """Kafka 4.x, broker+controller in one JVM (node.id 1), state under `<state>/kafka`."""
+
+    def __init__(self, settings: StackSettings | None = None) -> None:
+        self.settings = settings or StackSettings()
+        self.home = self.settings.paths.kafka
+        self.node = KafkaNode(
+            self.settings,
+            self.home,
+            template="server.properties.tmpl",
+            values={
+                "broker_port": self.settings.local_kafka_port,
+                "controller_port": self.settings.local_kafka_controller_port,
+            },
+            ports=(self.settings.local_kafka_port, self.settings.local_kafka_controller_port),
+            cluster_id_path=self.home / "cluster.id",
+        )
+        self.pid_path = self.node.pid_path
+        self.out_path = self.node.out_path
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.settings.local_kafka_port}"
+
+    def libs_dir(self) -> Path:
+        return libs_dir(self.settings)
+
+    def start(self, timeout: float = 180.0) -> int:
+        """Start unless running, then wait until the broker answers; returns the pid. Idempotent."""
+        deadline = time.monotonic() + timeout
+        pid, launched = self.node.launch_unless_running()
+        if not launched:
+            log.info("kafka already running", pid=pid, bootstrap=self.bootstrap)
+        wait_ready(self.node, self.bootstrap, None, deadline, stop_on_timeout=launched)
+        return pid
+
+    def stop(self, timeout: float = 60.0) -> bool:
+        """Controlled shutdown (SIGTERM), SIGKILL after `timeout` s; True if it was running. Idempotent."""
+        stopped = self.node.stop(timeout)
+        log.info("kafka stopped" if stopped else "kafka was not running")
+        return stopped
+
+    def kill(self) -> bool:
+        """SIGKILL, as a crash would (fault tests); True if it was running."""
+        return self.node.kill()
+
+    def status(self) -> ComponentStatus:
+        pid = self.node.running_pid()
+        return ComponentStatus("kafka", "stopped" if pid is None else "running", pid, self.bootstrap)
+
+
+def wait_ready(
+    node: KafkaNode, bootstrap: str, node_id: int | None, deadline: float, *, stop_on_timeout: bool
+) -> None:
+    """Poll until the broker answers (and, given ``node_id``, lists itself unfenced); a broker we launched
+    that never answers is stopped again."""
+    port = int(bootstrap.rsplit(":", 1)[1])
+    while time.monotonic() < deadline:
+        pid = node.running_pid()
+        if pid is None:
+            raise KafkaStartError(f"kafka exited during start:\n{node.log_tail()}")
+        # a plain TCP check first: aiokafka logs every refused connection as an error
+        if port_in_use(port) and run_coro(lambda: broker_answers(bootstrap, node_id)):
+            log.info("kafka ready", pid=pid, bootstrap=bootstrap)
+            return
+        time.sleep(0.5)
+    if stop_on_timeout:
+        node.stop(30.0)
+    raise KafkaStartError(f"kafka did not answer on {bootstrap} in time:\n{node.log_tail()}")
+
+
+def libs_dir(settings: StackSettings) -> Path:
+    """The broker's jars: `$KAFKA_HOME/libs`, or resolved once by Maven into the state dir."""
+    if settings.kafka_home is not None:
+        libs = settings.kafka_home.expanduser().resolve() / "libs"
+        if not any(libs.glob("kafka_*.jar")):
+            raise KafkaStartError(f"KAFKA_HOME={settings.kafka_home} has no libs/kafka_*.jar")
+        return libs
+    return resolve_libs(settings.paths.kafka / "libs")
 
 
 def _java() -> str:

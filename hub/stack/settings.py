@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Self
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hub.stack.paths import StatePaths, default_state_dir
@@ -26,6 +27,26 @@ class StackSettings(BaseSettings):
     local_kafka_controller_port: int = Field(default=19093, ge=1, le=65535)
     local_pg_port: int = Field(default=15432, ge=1, le=65535)
     kafka_home: Path | None = Field(default=None, validation_alias=AliasChoices("KAFKA_HOME", "kafka_home"))
+    kafka_brokers: int = Field(
+        default=1,
+        ge=1,
+        le=5,
+        description="1: one broker+controller JVM; 3 or more: a KRaft controller and that many brokers on "
+        "HUB_LOCAL_KAFKA_PORT + 2k (replication 3, min.insync.replicas 2), see hub.stack.cluster",
+    )
+
+    @model_validator(mode="after")
+    def _ports_apart(self) -> Self:
+        if self.kafka_brokers == 2:
+            raise ValueError("HUB_KAFKA_BROKERS=2 loses min.insync.replicas=2 with one broker: use 1 or 3+")
+        if self.local_kafka_controller_port in self.local_kafka_ports:
+            raise ValueError("HUB_LOCAL_KAFKA_CONTROLLER_PORT is a broker port (HUB_LOCAL_KAFKA_PORT + 2k)")
+        return self
+
+    @property
+    def local_kafka_ports(self) -> tuple[int, ...]:
+        """Every local broker's listener: the first on HUB_LOCAL_KAFKA_PORT, the next ones 2 apart."""
+        return tuple(self.local_kafka_port + 2 * k for k in range(self.kafka_brokers))
 
     @property
     def paths(self) -> StatePaths:

@@ -39,6 +39,7 @@ class Permission(StrEnum):
     READ_API_DOCS = "read_api_docs"  # the OpenAPI document: no data, but not for anonymous callers
     READ_DEALS = "read_deals"  # pipelines, deals and tasks (rows: the deals scope)
     WRITE_DEALS = "write_deals"  # sales commands: deals, notes, tasks (rows: the deals scope)
+    MERGE_CUSTOMERS = "merge_customers"  # merge two customers by hand, undo a merge (rows: customers)
 
 
 class RowResource(StrEnum):

@@ -33,6 +33,7 @@ from plumbing.eventstore.model import (
     NewEvent,
     RecordedEvent,
 )
+from plumbing.eventstore.sealing import Sealable, open_sealed, seal
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: Key of the transaction-scoped advisory lock that serialises appends (see package docstring).
@@ -99,7 +100,13 @@ async def append_locked(
 
 
 async def _insert_events(conn: Conn, stream_id: str, first: int, events: Sequence[NewEvent]) -> list[int]:
-    """One INSERT for the whole batch (one round trip); returns positions in stream-version order."""
+    """One INSERT for the whole batch (one round trip); returns positions in stream-version order.
+
+    Personal fields are sealed first (:mod:`plumbing.eventstore.sealing`), so the hash chain the
+    database computes over the row covers their ciphertext.
+    """
+    dumped = [(new.event, new.event.model_dump(mode="json"), new.metadata) for new in events]
+    rows = await seal(conn, stream_id, [Sealable(e.event_id, e.event_type, d, m) for e, d, m in dumped])
     cur = await conn.execute(
         "INSERT INTO events"
         " (event_id, stream_id, stream_version, event_type, schema_version, data, metadata)"
@@ -113,8 +120,8 @@ async def _insert_events(conn: Conn, stream_id: str, first: int, events: Sequenc
             "ids": [new.event.event_id for new in events],
             "types": [new.event.event_type for new in events],
             "schemas": [new.event.schema_version for new in events],
-            "data": [Jsonb(new.event.model_dump(mode="json")) for new in events],
-            "meta": [Jsonb(new.metadata) for new in events],
+            "data": [Jsonb(row.data) for row in rows],
+            "meta": [Jsonb(row.metadata) for row in rows],
         },
     )
     return [position for _, position in sorted(await cur.fetchall())]
@@ -146,8 +153,10 @@ def _check_expected(stream_id: str, expected: ExpectedVersion, current: int | No
         raise WrongExpectedVersion(stream_id, expected, actual)
 
 
-def _recorded(row: tuple[Any, ...]) -> RecordedEvent:
-    return RecordedEvent(*row)
+async def _opened(conn: Conn, rows: Sequence[tuple[Any, ...]]) -> list[RecordedEvent]:
+    """Stored rows as events, their sealed personal fields opened (or erased: the key is destroyed)."""
+    await open_sealed(conn, [(row[1], row[6], row[7]) for row in rows])
+    return [RecordedEvent(*row) for row in rows]
 
 
 async def read_all(conn: Conn, after_position: int, limit: int) -> list[RecordedEvent]:
@@ -156,7 +165,7 @@ async def read_all(conn: Conn, after_position: int, limit: int) -> list[Recorded
         f"SELECT {_COLUMNS} FROM events WHERE position > %s ORDER BY position LIMIT %s",  # noqa: S608 - constant
         (after_position, limit),
     )
-    return [_recorded(row) for row in await cur.fetchall()]
+    return await _opened(conn, await cur.fetchall())
 
 
 async def read_all_filtered(
@@ -191,7 +200,7 @@ async def read_all_filtered(
             "types": sorted(event_filter.event_types),
         },
     )
-    return [_recorded(row) for row in await cur.fetchall()], scanned_to
+    return await _opened(conn, await cur.fetchall()), scanned_to
 
 
 async def read_stream(conn: Conn, stream_id: str, from_version: int = 0) -> list[RecordedEvent]:
@@ -201,7 +210,26 @@ async def read_stream(conn: Conn, stream_id: str, from_version: int = 0) -> list
         " ORDER BY stream_version",
         (stream_id, from_version),
     )
-    return [_recorded(row) for row in await cur.fetchall()]
+    return await _opened(conn, await cur.fetchall())
+
+
+async def read_stream_until(conn: Conn, stream_id: str, until_position: int) -> list[RecordedEvent]:
+    """A stream's events with ``position <= until_position``, oldest first: the stream as it stood then."""
+    cur = await conn.execute(
+        f"SELECT {_COLUMNS} FROM events WHERE stream_id = %s AND position <= %s"  # noqa: S608 - constant
+        " ORDER BY position",
+        (stream_id, until_position),
+    )
+    return await _opened(conn, await cur.fetchall())
+
+
+async def read_events(conn: Conn, event_ids: Sequence[UUID]) -> list[RecordedEvent]:
+    """The stored events among ``event_ids``, in position order (unknown ids are left out)."""
+    cur = await conn.execute(
+        f"SELECT {_COLUMNS} FROM events WHERE event_id = ANY(%s) ORDER BY position",  # noqa: S608 - constant
+        (list(event_ids),),
+    )
+    return await _opened(conn, await cur.fetchall())
 
 
 T = TypeVar("T")

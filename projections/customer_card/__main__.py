@@ -11,6 +11,7 @@ from plumbing.eventstore.postgres import Conn
 from plumbing.logging import configure_logging
 from plumbing.migrations import apply_migrations_async
 from plumbing.projection import follow
+from plumbing.projection_metrics import projection_metrics_served
 from projections.customer_card.settings import CardProjectionSettings
 from projections.customer_card.store import MIGRATIONS, CustomerCardProjection
 
@@ -22,7 +23,10 @@ async def run(settings: CardProjectionSettings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with AsyncConnectionPool[Conn](dsn, min_size=1, max_size=2) as pool:
+    async with (
+        AsyncConnectionPool[Conn](dsn, min_size=1, max_size=2) as pool,
+        projection_metrics_served(pool) as observer,
+    ):
         await follow(
             pool,
             dsn,
@@ -30,6 +34,7 @@ async def run(settings: CardProjectionSettings) -> None:
             stop,
             batch_size=settings.batch_size,
             idle_timeout=settings.idle_timeout_s,
+            observer=observer,
         )
 
 

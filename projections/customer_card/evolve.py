@@ -7,14 +7,25 @@ from datetime import datetime
 from uuid import UUID
 
 from contracts import (
+    AttributeCleared,
+    AttributeName,
+    AttributeSet,
     CustomerAbsorbed,
     CustomerMergedInto,
+    CustomerRestored,
+    CustomerUnmerged,
+    DocumentAttached,
+    EmailReceived,
     Envelope,
     IdentityLinked,
+    IdentityUnlinked,
     InteractionEvent,
     PurchaseRecorded,
+    RecordingStored,
     RefundRecorded,
 )
+from contracts.media import MediaStored
+from contracts.personal import ERASED
 from contracts.read.customer_card import (
     RECENT_INTERACTIONS,
     RECENT_PURCHASES,
@@ -22,22 +33,31 @@ from contracts.read.customer_card import (
     CustomerCard,
     IdentityView,
     InteractionView,
+    MergeView,
     PurchaseView,
 )
+from projections.customer_card import parts, profile
+
+#: The ``source`` of an identity a staff member linked (the rule of their link events too).
+STAFF_SOURCE = "staff"
+_MergeMark = CustomerMergedInto | CustomerAbsorbed | CustomerUnmerged | CustomerRestored
+_MERGE_MARKS = (CustomerMergedInto, CustomerAbsorbed, CustomerUnmerged, CustomerRestored)
+#: Customer events that fill a part of the card (profile, documents); each is a pure fold.
+_PartEvent = AttributeSet | AttributeCleared | DocumentAttached | RecordingStored | MediaStored
+_PART_EVENTS = (AttributeSet, AttributeCleared, DocumentAttached, RecordingStored, MediaStored)
 
 
 @dataclass(frozen=True)
 class Fact:
     """An event with the store coordinates the projection needs.
 
-    For a :class:`CustomerAbsorbed` event, ``absorbed`` is the absorbed customer's card as it
-    stood just before the merge (the caller loads it: evolve stays free of I/O).
+    Merges and unmerges only leave a mark here: which events a card folds is decided by
+    :mod:`projections.customer_card.refold`, which folds the absorbed customer's events themselves.
     """
 
     position: int
     customer_id: UUID
     event: Envelope
-    absorbed: CustomerCard | None = None
 
 
 def evolve(card: CustomerCard | None, fact: Fact) -> CustomerCard | None:
@@ -46,33 +66,57 @@ def evolve(card: CustomerCard | None, fact: Fact) -> CustomerCard | None:
     Events already folded in (``position <= last_position``) and event types the card does not
     use leave it as it is, so replaying a batch is harmless.
     """
+    if not _folds(card, fact):
+        return card
+    return _apply(_blank(fact) if card is None else card.model_copy(deep=True), fact)
+
+
+def evolve_in_place(card: CustomerCard | None, fact: Fact) -> tuple[CustomerCard | None, bool]:
+    """:func:`evolve` on a card the caller owns (nobody else holds it): changed in place, no copy.
+
+    The projection's hot path: a deep copy of the whole card per event would cost more than the
+    fold itself. Returns the card (new when ``card`` is None) and whether ``fact`` changed it.
+    """
+    if not _folds(card, fact):
+        return card, False
+    return _apply(_blank(fact) if card is None else card, fact), True
+
+
+def _folds(card: CustomerCard | None, fact: Fact) -> bool:
+    """Whether ``fact`` changes ``card``: not folded already, and of a type the card uses."""
     if card is not None and fact.position <= card.last_position:
-        return card
+        return False
+    return isinstance(
+        fact.event, (IdentityLinked, IdentityUnlinked, InteractionEvent, *_MERGE_MARKS, *_PART_EVENTS)
+    )
+
+
+def _apply(card: CustomerCard, fact: Fact) -> CustomerCard:
     event = fact.event
-    if not isinstance(event, IdentityLinked | InteractionEvent | CustomerMergedInto | CustomerAbsorbed):
-        return card
-    new = _blank(fact.customer_id, event.occurred_at) if card is None else card.model_copy(deep=True)
     if isinstance(event, IdentityLinked):
-        _link(new, event)
-    elif isinstance(event, CustomerMergedInto):
-        new.merged_into = event.survivor_id
-    elif isinstance(event, CustomerAbsorbed):
-        if fact.absorbed is not None:
-            _absorb(new, fact.absorbed)
-        new.merged_from.append(event.absorbed_id)
-    else:
-        _interact(new, fact.position, event)
-    new.last_position = fact.position
-    new.updated_at = max(new.updated_at, event.received_at)
-    return new
+        _link(card, event)
+    elif isinstance(event, IdentityUnlinked):
+        card.identities = [view for view in card.identities if view.key != event.identity.key]
+    elif isinstance(event, _MERGE_MARKS):
+        _mark_merge(card, fact.position, event)
+    elif isinstance(event, _PART_EVENTS):
+        _fill_part(card, fact.position, event)
+    elif isinstance(event, InteractionEvent):
+        _interact(card, fact.position, event)
+    card.last_position = fact.position
+    card.updated_at = max(card.updated_at, event.received_at)
+    return card
 
 
-def _blank(customer_id: UUID, at: datetime) -> CustomerCard:
-    return CustomerCard(customer_id=customer_id, created_at=at, updated_at=at)
+def _blank(fact: Fact) -> CustomerCard:
+    at = fact.event.occurred_at
+    return CustomerCard(customer_id=fact.customer_id, created_at=at, updated_at=at)
 
 
 def _link(card: CustomerCard, event: IdentityLinked) -> None:
     identity = event.identity
+    if identity.value == ERASED:
+        return  # a forgotten customer's identity: nothing left to show or to find them by
     if any(view.key == identity.key for view in card.identities):
         return
     card.identities.append(
@@ -82,9 +126,23 @@ def _link(card: CustomerCard, event: IdentityLinked) -> None:
             provider=identity.provider,
             key=identity.key,
             linked_at=event.occurred_at,
+            source=STAFF_SOURCE if event.rule == STAFF_SOURCE else None,
         )
     )
     card.created_at = min(card.created_at, event.occurred_at)
+
+
+def _seen(card: CustomerCard, event: InteractionEvent) -> None:
+    """The identities this interaction carried were seen now, on its channel."""
+    carried = {identity.key for identity in event.sender.identities}
+    for view in card.identities:
+        if view.key in carried:
+            if view.source != STAFF_SOURCE and (
+                view.first_seen_at is None or event.occurred_at < view.first_seen_at
+            ):
+                view.source = event.channel.value  # the earliest interaction, even one delivered late
+            view.first_seen_at = _earliest(view.first_seen_at, event.occurred_at)
+            view.last_seen_at = _latest(view.last_seen_at, event.occurred_at)
 
 
 def _interact(card: CustomerCard, position: int, event: InteractionEvent) -> None:
@@ -94,7 +152,8 @@ def _interact(card: CustomerCard, position: int, event: InteractionEvent) -> Non
     card.interaction_count += 1
     card.last_interaction_at = _latest(card.last_interaction_at, event.occurred_at)
     card.created_at = min(card.created_at, event.occurred_at)
-    if event.sender.display_name:
+    _seen(card, event)
+    if event.sender.display_name and not profile.staff_owned(card, AttributeName.NAME):
         card.display_name = event.sender.display_name
     view = InteractionView(
         position=position,
@@ -105,12 +164,16 @@ def _interact(card: CustomerCard, position: int, event: InteractionEvent) -> Non
         direction=event.direction.value,
         summary=event.summary,
         occurred_at=event.occurred_at,
+        details=parts.interaction_details(event),
     )
     card.recent_interactions = _newest_first([view, *card.recent_interactions])
+    profile.apply_channel_profile(card, position, event)
     if isinstance(event, PurchaseRecorded):
         _purchase(card, position, event)
     elif isinstance(event, RefundRecorded):
-        _refund(card, event)
+        _refund(card, position, event)
+    elif isinstance(event, EmailReceived):
+        parts.add_attachments(card, position, event)
 
 
 def _purchase(card: CustomerCard, position: int, event: PurchaseRecorded) -> None:
@@ -126,45 +189,69 @@ def _purchase(card: CustomerCard, position: int, event: PurchaseRecorded) -> Non
         currency=total.currency,
         line_count=len(event.lines),
     )
+    parts.purchase_details(card, view, event)
     card.recent_purchases = [view, *card.recent_purchases][:RECENT_PURCHASES]
 
 
-def _refund(card: CustomerCard, event: RefundRecorded) -> None:
+def _refund(card: CustomerCard, position: int, event: RefundRecorded) -> None:
     amount = event.amount
     card.refund_count += 1
     card.refund_totals[amount.currency] = card.refund_totals.get(amount.currency, 0) + amount.amount
+    parts.refund_details(card, position, event)
 
 
-def _absorb(card: CustomerCard, other: CustomerCard) -> None:
-    """Fold ``other``'s identities, counts and recent history into ``card``."""
-    known = {view.key for view in card.identities}
-    card.identities.extend(view for view in other.identities if view.key not in known)
-    for channel, theirs in other.channels.items():
-        ours = card.channels.setdefault(channel, ChannelStats())
-        ours.count += theirs.count
-        if theirs.last_at is not None:
-            ours.last_at = _latest(ours.last_at, theirs.last_at)
-    card.interaction_count += other.interaction_count
-    if other.last_interaction_at is not None:
-        card.last_interaction_at = _latest(card.last_interaction_at, other.last_interaction_at)
-    card.created_at = min(card.created_at, other.created_at)
-    card.display_name = card.display_name or other.display_name
-    card.recent_interactions = _newest_first([*card.recent_interactions, *other.recent_interactions])
-    card.purchase_count += other.purchase_count
-    for currency, amount in other.purchase_totals.items():
-        card.purchase_totals[currency] = card.purchase_totals.get(currency, 0) + amount
-    card.recent_purchases = sorted(
-        [*card.recent_purchases, *other.recent_purchases], key=lambda v: v.position, reverse=True
-    )[:RECENT_PURCHASES]
-    card.refund_count += other.refund_count
-    for currency, amount in other.refund_totals.items():
-        card.refund_totals[currency] = card.refund_totals.get(currency, 0) + amount
-    card.merged_from.extend(other.merged_from)
+def _fill_part(card: CustomerCard, position: int, event: _PartEvent) -> None:
+    """Profile attributes, uploaded documents, stored recordings and message files."""
+    if isinstance(event, AttributeSet | AttributeCleared):
+        profile.apply_attribute(card, position, event)
+    elif isinstance(event, DocumentAttached):
+        parts.add_upload(card, position, event)
+    elif isinstance(event, RecordingStored):
+        parts.add_recording(card, position, event)
+    else:
+        parts.add_media(card, position, event)
+
+
+def _mark_merge(card: CustomerCard, position: int, event: _MergeMark) -> None:
+    """Who speaks for whom, and the merge history that explains it (rule, evidence, actor)."""
+    merge_event_id: UUID | None = None
+    if isinstance(event, CustomerMergedInto | CustomerAbsorbed):
+        rule, evidence, identities = event.rule, event.evidence_event_id, event.shared_identities
+        if isinstance(event, CustomerMergedInto):
+            card.merged_into, other, kind = event.survivor_id, event.survivor_id, "merged_into"
+        else:
+            card.merged_from.append(event.absorbed_id)
+            other, kind = event.absorbed_id, "absorbed"
+    else:
+        rule, evidence, identities = "staff", None, event.returned_identities
+        merge_event_id = event.merge_event_id
+        if isinstance(event, CustomerUnmerged):
+            other, kind = event.restored_id, "unmerged"
+        else:
+            card.merged_into, other, kind = None, event.survivor_id, "restored"
+    card.merge_history.append(
+        MergeView(
+            kind=kind,
+            other_customer_id=other,
+            event_id=event.event_id,
+            position=position,
+            occurred_at=event.occurred_at,
+            rule=rule,
+            evidence_event_id=evidence,
+            merge_event_id=merge_event_id,
+            identities=[identity.key for identity in identities],
+            actor=event.actor,
+        )
+    )
 
 
 def _newest_first(views: list[InteractionView]) -> list[InteractionView]:
     """In the time the interactions happened (a late delivery lands in its place), then log order."""
     return sorted(views, key=lambda v: (v.occurred_at, v.position), reverse=True)[:RECENT_INTERACTIONS]
+
+
+def _earliest(current: datetime | None, candidate: datetime) -> datetime:
+    return candidate if current is None or candidate < current else current
 
 
 def _latest(current: datetime | None, candidate: datetime) -> datetime:

@@ -3,42 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from uuid import UUID
 
-import structlog
 from psycopg.types.json import Jsonb
 
 from contracts import (
     CustomerAbsorbed,
+    CustomerRestored,
+    CustomerUnmerged,
     IdentityLinked,
+    IdentityUnlinked,
     InteractionEvent,
-    UnknownEventType,
-    parse_event,
-    stream_customer,
 )
+from contracts.erasure import CustomerForgotten
+from contracts.personal import ERASED
+from contracts.read.card_search import fold as fold_text
+from contracts.read.card_search import search_terms
 from contracts.read.customer_card import CustomerCard
 from plumbing.eventstore import RecordedEvent
 from plumbing.eventstore.postgres import Conn
 from plumbing.projection import MIGRATIONS as CHECKPOINT_MIGRATIONS
-from projections.customer_card.evolve import Fact, evolve
+from projections.customer_card.evolve import Fact, evolve_in_place
+from projections.customer_card.facts import to_event, to_fact
+from projections.customer_card.refold import Refolded, refold
 
 MIGRATIONS = (CHECKPOINT_MIGRATIONS, Path(__file__).parent / "migrations")
-log = structlog.get_logger()
-
-
-def to_fact(recorded: RecordedEvent) -> Fact | None:
-    """The fact for a customer-stream event this code understands; None for anything else."""
-    customer_id = stream_customer(recorded.stream_id)
-    if customer_id is None:
-        return None
-    try:
-        event = parse_event(recorded.data)
-    except UnknownEventType:
-        log.info("event_type_skipped", event_id=str(recorded.event_id), event_type=recorded.event_type)
-        return None
-    return Fact(recorded.position, customer_id, event)
 
 
 async def load_cards(conn: Conn, customer_ids: Iterable[UUID]) -> dict[UUID, CustomerCard]:
@@ -50,6 +40,7 @@ async def load_cards(conn: Conn, customer_ids: Iterable[UUID]) -> dict[UUID, Cus
 
 
 async def _save_cards(conn: Conn, cards: Iterable[CustomerCard]) -> None:
+    cards = list(cards)
     async with conn.cursor() as cur:
         await cur.executemany(
             "INSERT INTO customer_cards (customer_id, card, last_position) VALUES (%s, %s, %s)"
@@ -57,30 +48,44 @@ async def _save_cards(conn: Conn, cards: Iterable[CustomerCard]) -> None:
             " SET card = excluded.card, last_position = excluded.last_position, updated_at = now()",
             [(c.customer_id, Jsonb(c.model_dump(mode="json")), c.last_position) for c in cards],
         )
+    await _save_search_terms(conn, cards)
 
 
-async def _save_index_rows(conn: Conn, facts: Sequence[Fact]) -> None:
-    links = [(f.event.identity.key, f.customer_id) for f in facts if isinstance(f.event, IdentityLinked)]
-    timeline = [
-        (
-            f.customer_id,
-            f.position,
-            f.event.event_id,
-            f.event.event_type,
-            f.event.channel.value,
-            f.event.provider,
-            f.event.direction.value,
-            f.event.summary,
-            f.event.occurred_at,
-        )
-        for f in facts
-        if isinstance(f.event, InteractionEvent)
-    ]
+async def _save_search_terms(conn: Conn, cards: Sequence[CustomerCard]) -> None:
+    """Replace the search rows of ``cards`` with the terms they have now (none once merged away)."""
+    if not cards:
+        return
+    await conn.execute(
+        "DELETE FROM card_search WHERE customer_id = ANY(%s)", ([card.customer_id for card in cards],)
+    )
+    rows = [(card.customer_id, term) for card in cards for term in sorted(search_terms(card) - _ERASED_TERMS)]
+    if rows:
+        async with conn.cursor() as cur:
+            await cur.executemany("INSERT INTO card_search (customer_id, term) VALUES (%s, %s)", rows)
+
+
+def _timeline_row(customer_id: UUID, position: int, event: InteractionEvent) -> tuple[object, ...]:
+    return (
+        customer_id,
+        position,
+        event.event_id,
+        event.event_type,
+        event.channel.value,
+        event.provider,
+        event.direction.value,
+        event.summary,
+        event.occurred_at,
+    )
+
+
+async def _insert_rows(
+    conn: Conn, links: Sequence[tuple[str, UUID]], timeline: Sequence[tuple[object, ...]]
+) -> None:
     async with conn.cursor() as cur:
         if links:
             await cur.executemany(
                 "INSERT INTO card_identities (identity_key, customer_id) VALUES (%s, %s)"
-                " ON CONFLICT (identity_key) DO UPDATE SET customer_id = excluded.customer_id",
+                " ON CONFLICT DO NOTHING",
                 links,
             )
         if timeline:
@@ -92,21 +97,92 @@ async def _save_index_rows(conn: Conn, facts: Sequence[Fact]) -> None:
             )
 
 
-async def _move_rows(conn: Conn, merges: Sequence[tuple[UUID, UUID]]) -> None:
-    """Point the absorbed customers' lookup and timeline rows at their survivors, in merge order."""
-    for absorbed, survivor in merges:
-        await conn.execute(
-            "UPDATE card_identities SET customer_id = %s WHERE customer_id = %s", (survivor, absorbed)
-        )
-        await conn.execute(
-            "UPDATE card_timeline SET customer_id = %s WHERE customer_id = %s", (survivor, absorbed)
-        )
+class _PendingRows:
+    """Lookup and timeline rows of incrementally folded facts, written in one round trip per table."""
+
+    def __init__(self) -> None:
+        self.links: list[tuple[str, UUID]] = []
+        self.timeline: list[tuple[object, ...]] = []
+
+    def add(self, fact: Fact) -> None:
+        if isinstance(fact.event, IdentityLinked):
+            if fact.event.identity.value != ERASED:
+                self.links.append((fact.event.identity.key, fact.customer_id))
+        elif isinstance(fact.event, InteractionEvent):
+            self.timeline.append(_timeline_row(fact.customer_id, fact.position, fact.event))
+
+    async def flush(self, conn: Conn) -> None:
+        """Write what is pending: before a re-fold rewrites rows, so the order of effects is the log's."""
+        await _insert_rows(conn, self.links, self.timeline)
+        self.links, self.timeline = [], []
 
 
-def _involved(facts: Sequence[Fact]) -> set[UUID]:
-    ids = {fact.customer_id for fact in facts}
-    ids.update(f.event.absorbed_id for f in facts if isinstance(f.event, CustomerAbsorbed))
-    return ids
+async def _rewrite_rows(conn: Conn, customer_id: UUID, refolded: Refolded) -> None:
+    """Make the lookup and timeline rows of ``customer_id`` those of its re-folded card.
+
+    Rows of the events it now folds leave whichever customer held them (an absorbed one, or the
+    former survivor of an undone merge), and rows of events it no longer folds leave it.
+    """
+    interactions = [
+        (recorded.position, event)
+        for recorded in refolded.events
+        if isinstance(event := to_event(recorded), InteractionEvent)
+    ]
+    await conn.execute(
+        "DELETE FROM card_timeline WHERE customer_id = %s OR event_id = ANY(%s)",
+        (customer_id, [event.event_id for _, event in interactions]),
+    )
+    await conn.execute(
+        "DELETE FROM card_identities WHERE customer_id = %s OR customer_id = ANY(%s)",
+        (customer_id, list(refolded.absorbed_ids)),
+    )
+    identities = refolded.card.identities if refolded.card is not None else []
+    await _insert_rows(
+        conn,
+        [(view.key, customer_id) for view in identities],
+        [_timeline_row(customer_id, position, event) for position, event in interactions],
+    )
+
+
+#: Events after which a card is re-folded from the log instead of evolved: they change which events
+#: the card is the fold of, or (a forget) what those events read as.
+_REFOLDING = (CustomerAbsorbed, CustomerUnmerged, CustomerRestored, CustomerForgotten)
+#: A forgotten customer's erased name is no search term.
+_ERASED_TERMS = frozenset({fold_text(ERASED), *fold_text(ERASED).split(" ")})
+
+
+async def _refold_forgotten(
+    conn: Conn, fact: Fact, cards: dict[UUID, CustomerCard | None]
+) -> dict[UUID, CustomerCard]:
+    """The cards of customers merged into a forgotten one: their own cards still hold what they said
+    before the merge. Only the cards: their lookup and timeline rows are the survivor's already."""
+    assert isinstance(fact.event, CustomerForgotten)
+    again: dict[UUID, CustomerCard] = {}
+    for absorbed in fact.event.forgotten_ids:
+        if absorbed == fact.customer_id:
+            continue
+        card = (await refold(conn, absorbed, fact.position)).card
+        if card is not None:
+            cards[absorbed] = again[absorbed] = card
+    return again
+
+
+async def _refold_survivors(
+    conn: Conn, forgotten: CustomerCard, position: int, cards: dict[UUID, CustomerCard | None]
+) -> dict[UUID, CustomerCard]:
+    """A forgotten customer merged into another lives on in that card (and in its survivor's...):
+    re-fold them, rows included, so they read the erased fields too."""
+    again: dict[UUID, CustomerCard] = {}
+    survivor, seen = forgotten.merged_into, {forgotten.customer_id}
+    while survivor is not None and survivor not in seen:
+        seen.add(survivor)
+        refolded = await refold(conn, survivor, position)
+        await _rewrite_rows(conn, survivor, refolded)
+        if refolded.card is None:
+            break
+        cards[survivor] = again[survivor] = refolded.card
+        survivor = refolded.card.merged_into
+    return again
 
 
 class CustomerCardProjection:
@@ -118,19 +194,37 @@ class CustomerCardProjection:
         facts = [fact for fact in map(to_fact, events) if fact is not None]
         if not facts:
             return
-        cards: dict[UUID, CustomerCard | None] = dict(await load_cards(conn, _involved(facts)))
+        cards: dict[UUID, CustomerCard | None] = dict(
+            await load_cards(conn, {fact.customer_id for fact in facts})
+        )
         changed: dict[UUID, CustomerCard] = {}
-        merges: list[tuple[UUID, UUID]] = []
+        pending = _PendingRows()
         for fact in facts:
-            if isinstance(fact.event, CustomerAbsorbed):
-                absorbed_id = fact.event.absorbed_id
-                fact = replace(fact, absorbed=cards.get(absorbed_id))
-                merges.append((absorbed_id, fact.customer_id))
             before = cards.get(fact.customer_id)
-            after = evolve(before, fact)
+            changed_now = False
+            if isinstance(fact.event, _REFOLDING):
+                if before is not None and fact.position <= before.last_position:
+                    continue  # folded already (a replayed batch)
+                await pending.flush(conn)
+                if isinstance(fact.event, CustomerForgotten):
+                    changed.update(await _refold_forgotten(conn, fact, cards))
+                refolded = await refold(conn, fact.customer_id, fact.position)
+                await _rewrite_rows(conn, fact.customer_id, refolded)
+                after = refolded.card
+                if isinstance(fact.event, CustomerForgotten) and after is not None:
+                    changed.update(await _refold_survivors(conn, after, fact.position, cards))
+            else:
+                after, changed_now = evolve_in_place(before, fact)  # cards here are this batch's own
+                if changed_now:
+                    pending.add(fact)
+                    if isinstance(fact.event, IdentityUnlinked):
+                        await pending.flush(conn)
+                        await conn.execute(
+                            "DELETE FROM card_identities WHERE identity_key = %s AND customer_id = %s",
+                            (fact.event.identity.key, fact.customer_id),
+                        )
             cards[fact.customer_id] = after
-            if after is not None and after is not before:
+            if after is not None and (after is not before or changed_now):
                 changed[fact.customer_id] = after
+        await pending.flush(conn)
         await _save_cards(conn, changed.values())
-        await _save_index_rows(conn, facts)
-        await _move_rows(conn, merges)

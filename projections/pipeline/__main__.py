@@ -12,6 +12,7 @@ from plumbing.eventstore.postgres import Conn
 from plumbing.logging import configure_logging
 from plumbing.migrations import apply_migrations_async
 from plumbing.projection import Projection, follow
+from plumbing.projection_metrics import projection_metrics_served
 from projections.pipeline.autoclose import AutoCloseOnPurchase
 from projections.pipeline.settings import PipelineProjectionSettings
 from projections.pipeline.store import MIGRATIONS, PipelineProjection
@@ -25,7 +26,10 @@ async def run(settings: PipelineProjectionSettings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with AsyncConnectionPool[Conn](dsn, min_size=1, max_size=2 * len(followers)) as pool:
+    async with (
+        AsyncConnectionPool[Conn](dsn, min_size=1, max_size=2 * len(followers)) as pool,
+        projection_metrics_served(pool) as observer,
+    ):
         # A follower that fails stops the other too, so the process exits and its supervisor restarts it.
         async with asyncio.TaskGroup() as group:
             for follower in followers:
@@ -37,6 +41,7 @@ async def run(settings: PipelineProjectionSettings) -> None:
                         stop,
                         batch_size=settings.batch_size,
                         idle_timeout=settings.idle_timeout_s,
+                        observer=observer,
                     )
                 )
 

@@ -6,6 +6,12 @@ event store's append lock in that same transaction, reads the deal's stream, and
 with the version it read: the deal's current state decides (a deal a person closed meanwhile stays
 as they left it), and the append, the state and the checkpoint commit together, exactly once. The
 event id derives from the purchase, so even a replay from an older checkpoint appends nothing twice.
+
+Merges are followed as a map (``autoclose_merges``: absorbed -> survivor), not by rewriting candidates:
+a deal keeps the customer it was opened for, and a purchase considers the open deals of the buyer and
+of every customer merged into them, directly or through a chain. So a deal opened on a customer id
+that was merged away before (or after) the deal was opened is found, and an undone merge
+(``CustomerUnmerged``) gives the restored customer its deals back by deleting one row.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import structlog
 
 from contracts import (
     CustomerAbsorbed,
+    CustomerUnmerged,
     DealAmountChanged,
     DealEvent,
     DealLost,
@@ -68,12 +75,35 @@ async def _track(conn: Conn, position: int, event: DealEvent) -> None:
         )
 
 
+async def _follow_merge(conn: Conn, event: CustomerAbsorbed | CustomerUnmerged) -> None:
+    """Record a merge (absorbed -> survivor) or forget an undone one."""
+    if isinstance(event, CustomerAbsorbed):
+        await conn.execute(
+            "INSERT INTO autoclose_merges (absorbed_id, survivor_id) VALUES (%s, %s)"
+            " ON CONFLICT (absorbed_id) DO UPDATE SET survivor_id = excluded.survivor_id",
+            (event.absorbed_id, event.customer_id),
+        )
+    else:
+        await conn.execute(
+            "DELETE FROM autoclose_merges WHERE absorbed_id = %s AND survivor_id = %s",
+            (event.restored_id, event.customer_id),
+        )
+
+
+_CANDIDATES = """
+WITH RECURSIVE speaks_for(customer_id) AS (
+    SELECT %(customer)s::uuid
+    UNION
+    SELECT m.absorbed_id FROM autoclose_merges m JOIN speaks_for s ON m.survivor_id = s.customer_id
+)
+SELECT deal_id, pipeline_id, currency, amount, opened_position FROM autoclose_candidates
+ WHERE customer_id IN (SELECT customer_id FROM speaks_for) AND open
+"""
+
+
 async def _candidates(conn: Conn, customer_id: UUID) -> list[Candidate]:
-    cur = await conn.execute(
-        "SELECT deal_id, pipeline_id, currency, amount, opened_position FROM autoclose_candidates"
-        " WHERE customer_id = %s AND open",
-        (customer_id,),
-    )
+    """Open deals of ``customer_id`` and of every customer merged into it (``UNION`` ends any cycle)."""
+    cur = await conn.execute(_CANDIDATES, {"customer": customer_id})
     return [Candidate(*row) for row in await cur.fetchall()]
 
 
@@ -90,11 +120,8 @@ class AutoCloseOnPurchase:
             event = _parse(recorded)
             if isinstance(event, DealEvent):
                 await _track(conn, recorded.position, event)
-            elif isinstance(event, CustomerAbsorbed):
-                await conn.execute(
-                    "UPDATE autoclose_candidates SET customer_id = %s WHERE customer_id = %s",
-                    (event.customer_id, event.absorbed_id),
-                )
+            elif isinstance(event, CustomerAbsorbed | CustomerUnmerged):
+                await _follow_merge(conn, event)
             elif isinstance(event, PurchaseRecorded):
                 customer_id = stream_customer(recorded.stream_id)
                 if customer_id is not None:

@@ -9,6 +9,8 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from contracts import NoteAdded
+from contracts.erasure import CustomerForgotten
+from contracts.personal import ERASED
 from contracts.read.pipeline import DealView, TaskView
 from plumbing.eventstore import RecordedEvent
 from plumbing.eventstore.postgres import Conn
@@ -112,12 +114,43 @@ async def _save_tasks(conn: Conn, tasks: Sequence[TaskView]) -> None:
         )
 
 
+def _forgotten(recorded: RecordedEvent) -> tuple[UUID, ...]:
+    return CustomerForgotten.model_validate(recorded.data).forgotten_ids
+
+
+async def erase_customers(conn: Conn, customers: Sequence[UUID]) -> None:
+    """A forget reached: the rows of these customers lose what staff wrote about them (deal and task
+    titles, notes, task outcomes), as a rebuild would fold them from the erased events.
+
+    Done at the event's position, after every earlier event is folded, so no batch read before the
+    keys were destroyed can write plaintext back afterwards."""
+    ids, erased = list(customers), Jsonb(ERASED)
+    await conn.execute("UPDATE pipeline_notes SET text = %s WHERE customer_id = ANY(%s)", (ERASED, ids))
+    await conn.execute(
+        "UPDATE pipeline_deals SET deal = jsonb_set(deal, '{title}', %s) WHERE customer_id = ANY(%s)",
+        (erased, ids),
+    )
+    await conn.execute(
+        "UPDATE pipeline_tasks SET task = jsonb_set(task, '{title}', %(erased)s)"
+        " || CASE WHEN task->'note' IS NULL OR task->'note' = 'null'::jsonb THEN '{}'::jsonb"
+        "    ELSE jsonb_build_object('note', %(erased)s) END"
+        " WHERE customer_id = ANY(%(ids)s)",
+        {"erased": erased, "ids": ids},
+    )
+
+
 class PipelineProjection:
     """Builds ``pipeline_deals``, ``pipeline_notes`` and ``pipeline_tasks`` from the log."""
 
     name = NAME
 
     async def apply(self, conn: Conn, events: Sequence[RecordedEvent]) -> None:
+        await self._fold(conn, events)
+        forgotten = [c for e in events if e.event_type == CustomerForgotten.EVENT_TYPE for c in _forgotten(e)]
+        if forgotten:
+            await erase_customers(conn, forgotten)
+
+    async def _fold(self, conn: Conn, events: Sequence[RecordedEvent]) -> None:
         facts = [fact for fact in map(to_fact, events) if fact is not None]
         if not facts:
             return

@@ -8,7 +8,6 @@ one that does not exist; every card or timeline read is appended to the access l
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -19,7 +18,14 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, create_model
 
-from contracts import Identity, IdentityKind, InvalidIdentity, normalise_identity
+from contracts import (
+    INTERACTION_EVENTS,
+    Channel,
+    Identity,
+    IdentityKind,
+    InvalidIdentity,
+    normalise_identity,
+)
 from contracts.read.customer_card import CustomerCard, InteractionView
 from plumbing.access import MIGRATIONS as ACCESS_MIGRATIONS
 from plumbing.access.access_log import Outcome
@@ -32,23 +38,48 @@ from plumbing.access.principal import RowScope
 from plumbing.eventstore.postgres import Conn
 from plumbing.http import ApiError, ErrorResponse, hub_app
 from plumbing.migrations import apply_migrations_async
-from services.api import admin, audit, identity_commands, sales_routes, store
+from services.api import (
+    admin,
+    analytics,
+    attribute_commands,
+    audit,
+    card_reads,
+    documents,
+    forget,
+    identity_commands,
+    identity_corrections,
+    merge_commands,
+    metrics,
+    sales_routes,
+    store,
+)
 from services.api.cursor import BadCursor, decode_cursor, encode_cursor
+from services.api.read_your_writes import MinPosition, WaitMs, wait_for_position
+from services.api.sales_config import load_rules
+from services.api.sales_reads import CustomerSales, SalesReads
 from services.api.settings import ApiSettings
 
 CARD_VIEW = "customer_card"
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "no such customer (or not one the caller may see)"}
 }
-_CATCH_UP_POLL_S = 0.05
-MinPosition = Annotated[
-    int | None, Query(ge=0, description="wait until the read model includes this log position")
-]
-WaitMs = Annotated[int, Query(ge=0, le=10_000, description="how long to wait for min_position")]
 
 #: The card as a caller sees it: the fields their role may not see are absent.
 CustomerCardView = optional_view(CustomerCard, "CustomerCardView")
-CustomerList = create_model("CustomerList", items=(list[CustomerCardView], ...))  # type: ignore[valid-type]
+CustomerList = create_model(
+    "CustomerList",
+    items=(list[CustomerCardView], ...),  # type: ignore[valid-type]
+    next_cursor=(str | None, None),  # a search's next page; lookups by identity have one page
+)
+#: ``requested_id``: the id asked for, when it was merged into the customer answered for.
+#: ``sales``: the customer's deals, open tasks and notes, for callers whose roles may read deals.
+CustomerCardAnswer = create_model(
+    "CustomerCardAnswer",
+    __base__=CustomerCardView,
+    requested_id=(UUID | None, None),
+    sales=(CustomerSales | None, None),
+)
+_INTERACTION_TYPES = sorted(cls.EVENT_TYPE for cls in INTERACTION_EVENTS)
 
 
 #: A timeline entry has exactly the shape of a card's recent interaction.
@@ -72,18 +103,7 @@ def _customer_not_found(customer_id: UUID) -> ApiError:
 
 async def _wait_for_position(conn: Conn, min_position: int | None, wait_ms: int) -> None:
     """Read-your-writes: wait (bounded) until the cards include ``min_position``."""
-    if min_position is None:
-        return
-    deadline = asyncio.get_running_loop().time() + wait_ms / 1000
-    while await store.card_checkpoint(conn) < min_position:
-        if asyncio.get_running_loop().time() >= deadline:
-            raise ApiError(
-                503,
-                "not_caught_up",
-                f"read model has not reached position {min_position} yet",
-                {"Retry-After": "1"},
-            )
-        await asyncio.sleep(_CATCH_UP_POLL_S)
+    await wait_for_position(conn, store.card_checkpoint, min_position, wait_ms, "customer card")
 
 
 def _lookup_identity(email: str | None, phone: str | None, identity: str | None, region: str) -> Identity:
@@ -124,6 +144,7 @@ def _card_view(access: Access, found: dict[str, Any]) -> dict[str, Any]:
 
 def customers_router(settings: ApiSettings) -> APIRouter:
     router = guarded_router(tags=["customers"])
+    sales = SalesReads(load_rules(settings.pipelines_file, settings.staff_file))
 
     @router.get(
         "/v1/customers",
@@ -136,24 +157,42 @@ def customers_router(settings: ApiSettings) -> APIRouter:
         email: str | None = None,
         phone: str | None = None,
         identity: Annotated[str | None, Query(description="kind:value or kind:provider:value")] = None,
+        q: Annotated[
+            str | None, Query(max_length=200, description="search: name, email or phone prefix")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=100, description="search page size")] = 20,
+        cursor: Annotated[str | None, Query(description="search: next_cursor of the previous page")] = None,
+        min_position: MinPosition = None,
+        wait_ms: WaitMs = 2000,
     ) -> JSONResponse:
-        """Find the customer an identity belongs to (zero or one item)."""
+        """Find the customers an identity belongs to (one, or several sharing it), or search with ``q``:
+        customers whose name (or a word of it), email or phone starts with ``q``, a page at a time."""
+        if q is not None:
+            if email or phone or identity:
+                raise ApiError(422, "invalid_lookup", "give q alone, or one of email, phone or identity")
+            async with _pool(request).connection() as conn:
+                await _wait_for_position(conn, min_position, wait_ms)
+                cards, next_cursor = await card_reads.search_page(conn, access, q, cursor, limit)
+            return JSONResponse(
+                {"items": [_card_view(access, card) for card in cards], "next_cursor": next_cursor}
+            )
         key = _lookup_identity(email, phone, identity, settings.default_region)
         async with _pool(request).connection() as conn:
-            found = await store.card_by_identity(conn, key.key, access.rows(RowResource.CUSTOMERS))
-            if found is None:
+            await _wait_for_position(conn, min_position, wait_ms)
+            found = await store.cards_by_identity(conn, key.key, access.rows(RowResource.CUSTOMERS))
+            if not found:
                 # For the access log only; the caller gets the same empty list either way.
-                hidden = await store.card_by_identity(conn, key.key, RowScope.everything())
-                hidden_id = UUID(hidden["customer_id"]) if hidden else None
+                hidden = await store.cards_by_identity(conn, key.key, RowScope.everything())
+                hidden_id = UUID(hidden[0]["customer_id"]) if hidden else None
                 await access.record(conn, Outcome.HIDDEN if hidden else Outcome.NOT_FOUND, hidden_id)
-            else:
-                found_id = UUID(found["customer_id"])
+            for card in found:
+                found_id = UUID(card["customer_id"])
                 await access.record(conn, Outcome.OK, found_id, found_id)
-        return JSONResponse({"items": [_card_view(access, found)] if found else []})
+        return JSONResponse({"items": [_card_view(access, card) for card in found]})
 
     @router.get(
         "/v1/customers/{customer_id}",
-        response_model=CustomerCardView,
+        response_model=CustomerCardAnswer,
         responses=NOT_FOUND,
         openapi_extra=secured(Permission.READ_CARD, audited=True),
     )
@@ -164,11 +203,22 @@ def customers_router(settings: ApiSettings) -> APIRouter:
         min_position: MinPosition = None,
         wait_ms: WaitMs = 2000,
     ) -> JSONResponse:
-        """The unified customer card, without the fields the caller's role may not see."""
+        """The unified customer card, without the fields the caller's role may not see.
+
+        A merged-away id answers with the survivor's card and says so (``requested_id``, and the
+        survivor's address in ``Content-Location``). Callers who may read deals also get ``sales``.
+        """
         async with _pool(request).connection() as conn:
             await _wait_for_position(conn, min_position, wait_ms)
             found = await _read_card(conn, access, customer_id)
-        return JSONResponse(_card_view(access, found))
+            now = request.app.state.access_control.clock()
+            section = await card_reads.sales_section(conn, request, access, sales, found, now)
+        answer = {**_card_view(access, found), **card_reads.redirected(customer_id, found)}
+        if section is not None:
+            answer["sales"] = section.model_dump(mode="json")
+        served = f"/v1/customers/{found['customer_id']}"
+        headers = {"Content-Location": served} if "requested_id" in answer else None
+        return JSONResponse(answer, headers=headers)
 
     @router.get(
         "/v1/customers/{customer_id}/timeline",
@@ -182,15 +232,34 @@ def customers_router(settings: ApiSettings) -> APIRouter:
         customer_id: UUID,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         cursor: str | None = None,
+        channel: Annotated[list[Channel] | None, Query(description="only these channels")] = None,
+        event_type: Annotated[
+            list[str] | None, Query(alias="type", description="only these event types")
+        ] = None,
+        min_position: MinPosition = None,
+        wait_ms: WaitMs = 2000,
     ) -> dict[str, Any]:
-        """Every interaction of the customer, newest first, with cursor pagination."""
+        """Every interaction of the customer, newest first, with cursor pagination; ``channel`` and
+        ``type`` (each repeatable) narrow it. A cursor is only valid with the filters it was issued for."""
         try:
             before = decode_cursor(cursor) if cursor else None
         except BadCursor as exc:
             raise ApiError(422, "invalid_cursor", str(exc)) from exc
+        unknown = sorted(set(event_type or ()) - set(_INTERACTION_TYPES))
+        if unknown:
+            known = ", ".join(_INTERACTION_TYPES)
+            raise ApiError(422, "invalid_event_type", f"unknown type {unknown[0]!r}; types: {known}")
         async with _pool(request).connection() as conn:
+            await _wait_for_position(conn, min_position, wait_ms)
             found = await _read_card(conn, access, customer_id)
-            page = await store.timeline(conn, UUID(found["customer_id"]), before, limit)
+            page = await store.timeline(
+                conn,
+                UUID(found["customer_id"]),
+                before,
+                limit,
+                channels=[c.value for c in channel or ()],
+                event_types=event_type or (),
+            )
         return {
             "items": page.items,
             "next_cursor": encode_cursor(page.next_before) if page.next_before is not None else None,
@@ -235,7 +304,15 @@ def build_app(settings: ApiSettings, *, policy: Policy | None = None, clock: Clo
 
     app.include_router(customers_router(settings))
     app.include_router(identity_commands.router(settings))
+    app.include_router(identity_corrections.router(settings))
+    app.include_router(attribute_commands.router())
+    app.include_router(documents.router(settings))
+    app.include_router(card_reads.router())
+    app.include_router(merge_commands.router())
+    app.include_router(forget.router(settings))
     app.include_router(admin.router())
-    app.include_router(audit.router())
+    app.include_router(audit.router(settings))
     app.include_router(sales_routes.router(settings))
+    app.include_router(analytics.router(settings))
+    metrics.instrument(app)  # GET /metrics (public, like /health) and per-route latency
     return app

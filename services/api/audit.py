@@ -14,7 +14,10 @@ from plumbing.access.fastapi import AccessDep, control_of, guarded_router, secur
 from plumbing.access.policy import Permission
 from plumbing.access.principal import PRINCIPAL_ID_PATTERN
 from plumbing.http import ApiError
+from services.api import audit_replay
 from services.api.cursor import BadCursor, decode_cursor, encode_cursor
+from services.api.sales_config import load_rules
+from services.api.settings import ApiSettings
 
 
 class AccessLogPage(BaseModel):
@@ -22,8 +25,13 @@ class AccessLogPage(BaseModel):
     next_cursor: str | None
 
 
-def router() -> APIRouter:
+def router(settings: ApiSettings | None = None) -> APIRouter:
+    """The access log; with ``settings``, also the replays (raw timelines, the pipeline as of a point)."""
     routes = guarded_router(tags=["audit"])
+    if settings is not None:
+        routes.include_router(
+            audit_replay.router(load_rules(settings.pipelines_file, settings.staff_file).pipelines)
+        )
 
     @routes.get("/v1/audit/access-log", response_model=AccessLogPage, openapi_extra=secured(Permission.AUDIT))
     async def read_access_log(

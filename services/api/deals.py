@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from functools import partial
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -259,6 +260,7 @@ def _accepted(deal_id: UUID, result: AppendResult) -> dict[str, Any]:
 def router(rules: Rules) -> APIRouter:
     routes = guarded_router(tags=["deals"])
     commands = DealCommands(rules)
+    command = partial(Command, key_ttl=rules.idempotency_ttl)  # keys expire as configured
     write = secured(Permission.WRITE_DEALS)
 
     @routes.post(
@@ -268,7 +270,7 @@ def router(rules: Rules) -> APIRouter:
         request: Request, access: AccessDep, body: OpenDealBody, idempotency_key: IdempotencyHeader = None
     ) -> JSONResponse:
         """Open a deal for a customer in a pipeline's open stage."""
-        return await commands.open(Command(request, access, idempotency_key, body), body)
+        return await commands.open(command(request, access, idempotency_key, body), body)
 
     def change_route(path: str, body_type: type[_ChangeBody], summary: str) -> None:
         async def change_deal(
@@ -278,7 +280,7 @@ def router(rules: Rules) -> APIRouter:
             body: _ChangeBody,
             idempotency_key: IdempotencyHeader = None,
         ) -> JSONResponse:
-            return await commands.change(Command(request, access, idempotency_key, body), deal_id, body)
+            return await commands.change(command(request, access, idempotency_key, body), deal_id, body)
 
         # One handler for every change; FastAPI validates and documents the body by this route's class.
         change_deal.__annotations__["body"] = body_type
@@ -306,6 +308,6 @@ def router(rules: Rules) -> APIRouter:
         request: Request, access: AccessDep, body: NoteBody, idempotency_key: IdempotencyHeader = None
     ) -> JSONResponse:
         """Add a note to a customer, a deal, or both."""
-        return await commands.note(Command(request, access, idempotency_key, body), body)
+        return await commands.note(command(request, access, idempotency_key, body), body)
 
     return routes

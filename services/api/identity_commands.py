@@ -109,8 +109,8 @@ def router(settings: ApiSettings) -> APIRouter:
                     raise ApiError(
                         409, "customer_merged", f"customer {customer_id} was merged into {survivor}"
                     )
-                owner = (await owners(conn, [identity.key])).get(identity.key)
-                if owner == customer_id:
+                holders = (await owners(conn, [identity.key])).get(identity.key, ())
+                if customer_id in holders:
                     result = IdentityLinkResult(
                         customer_id=customer_id,
                         identity_key=identity.key,
@@ -119,7 +119,7 @@ def router(settings: ApiSettings) -> APIRouter:
                         position=None,
                     )
                     return JSONResponse(result.model_dump(mode="json"), status_code=200)
-                if owner is not None:
+                if holders:  # held by another customer (even a shared one): a merge, never a side effect
                     raise ApiError(
                         409,
                         "identity_taken",

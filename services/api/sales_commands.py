@@ -11,6 +11,10 @@ against, appends, and its answer is stored under the key. So
 
 Keys are per principal. The same key with the same request returns the stored answer; with another
 request (method, path or body differ) it is refused with 422, because the key already means something.
+
+Keys expire after their ``ttl`` (``HUB_IDEMPOTENCY_KEY_TTL_S``, a week by default): an expired key is a
+new key again, and every command that claims a new key also deletes up to :data:`PURGE_BATCH` expired
+ones, oldest first, so the table holds about a TTL's worth of commands without a separate job.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +37,10 @@ from services.api.sales_errors import InvalidCommand
 MIGRATIONS = Path(__file__).parent / "sales_migrations"
 #: What an ``Idempotency-Key`` header may hold: printable, no spaces, at most 200 characters.
 KEY_PATTERN = r"^[A-Za-z0-9._:~+/=-]{1,200}$"
+#: How long a key means its first request, unless configured otherwise.
+DEFAULT_KEY_TTL = timedelta(days=7)
+#: Most expired keys one command deletes (bounded work inside the command's transaction).
+PURGE_BATCH = 100
 log = structlog.get_logger()
 
 
@@ -46,11 +55,12 @@ class Answer:
 
 @dataclass(frozen=True)
 class IdempotencyKey:
-    """A principal's key and the fingerprint of the request it was first used with."""
+    """A principal's key, the fingerprint of the request it was first used with, and how long it lasts."""
 
     principal_id: str
     key: str
     request_hash: str
+    ttl: timedelta = DEFAULT_KEY_TTL
 
 
 def request_fingerprint(method: str, path: str, body: dict[str, Any]) -> str:
@@ -63,8 +73,24 @@ class KeyReused(InvalidCommand):
     code = "idempotency_key_reused"
 
 
+async def _purge_expired(conn: Conn, key: IdempotencyKey) -> int:
+    """Forget this key if it expired (so it is claimed afresh), and a bounded batch of other expired keys."""
+    cur = await conn.execute(
+        "DELETE FROM sales_command_keys WHERE (principal_id, idempotency_key) IN ("
+        "  SELECT principal_id, idempotency_key FROM sales_command_keys WHERE created_at < now() - %(ttl)s"
+        "   ORDER BY created_at LIMIT %(batch)s FOR UPDATE SKIP LOCKED)"
+        " OR (principal_id = %(principal)s AND idempotency_key = %(key)s AND created_at < now() - %(ttl)s)",
+        {"ttl": key.ttl, "batch": PURGE_BATCH, "principal": key.principal_id, "key": key.key},
+    )
+    return cur.rowcount
+
+
 async def _claim(conn: Conn, key: IdempotencyKey) -> Answer | None:
-    """Claim ``key`` for this request; the stored answer if a request already used it."""
+    """Claim ``key`` for this request; the stored answer if a request already used it (and it has not
+    expired)."""
+    purged = await _purge_expired(conn, key)
+    if purged:
+        log.info("idempotency_keys_purged", count=purged)
     cur = await conn.execute(
         "INSERT INTO sales_command_keys (principal_id, idempotency_key, request_hash)"
         " VALUES (%s, %s, %s) ON CONFLICT (principal_id, idempotency_key) DO NOTHING RETURNING 1",
@@ -78,7 +104,7 @@ async def _claim(conn: Conn, key: IdempotencyKey) -> Answer | None:
         (key.principal_id, key.key),
     )
     row = await cur.fetchone()
-    assert row is not None  # the conflict above means the row exists, and rows are never deleted
+    assert row is not None  # the conflict above means the row exists; only expired rows are deleted
     request_hash, status, body = row
     if request_hash != key.request_hash:
         raise KeyReused(f"the Idempotency-Key {key.key!r} was already used for a different request")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -30,6 +30,7 @@ from contracts import (
     Money,
 )
 from contracts.sales_config import Closed, Pipeline, PipelinesConfig, StaffConfig
+from services.api.sales_commands import DEFAULT_KEY_TTL
 from services.api.sales_errors import IllegalTransition, InvalidCommand, WrongVersion
 from services.api.sales_stamp import Stamp
 
@@ -94,10 +95,11 @@ def fold(history: Iterable[tuple[int, DealEvent]]) -> DealState | None:
 
 @dataclass(frozen=True)
 class Rules:
-    """The configuration decisions are checked against."""
+    """The configuration decisions are checked against (and how long idempotency keys last)."""
 
     pipelines: PipelinesConfig
     staff: StaffConfig
+    idempotency_ttl: timedelta = DEFAULT_KEY_TTL
 
     def pipeline(self, pipeline_id: str) -> Pipeline:
         found = self.pipelines.pipeline(pipeline_id)

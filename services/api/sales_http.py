@@ -7,6 +7,7 @@ version conflict the store itself detects is a 409 too, and an unreachable store
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Annotated, Any
 
 import structlog
@@ -21,6 +22,7 @@ from plumbing.eventstore import EventStoreUnavailable, WrongExpectedVersion
 from plumbing.eventstore.postgres import Conn
 from plumbing.http import ApiError, ErrorResponse
 from services.api.sales_commands import (
+    DEFAULT_KEY_TTL,
     KEY_PATTERN,
     Answer,
     IdempotencyKey,
@@ -59,16 +61,30 @@ def pool_of(request: Request) -> AsyncConnectionPool[Conn]:
 
 
 class Command:
-    """One command request: who, when, under which idempotency key."""
+    """One command request: who, when, under which idempotency key (kept for ``key_ttl``)."""
 
-    def __init__(self, request: Request, access: Access, key: str | None, body: BaseModel | None) -> None:
+    def __init__(
+        self,
+        request: Request,
+        access: Access,
+        key: str | None,
+        body: BaseModel | None,
+        key_ttl: timedelta = DEFAULT_KEY_TTL,
+    ) -> None:
         self.request = request
         self.access = access
         dumped = body.model_dump(mode="json") if body is not None else {}
         fingerprint = request_fingerprint(request.method, request.url.path, dumped)
         principal = access.principal.id
-        self.key = IdempotencyKey(principal, key, fingerprint) if key is not None else None
-        seed = event_id_for("sales-command", f"{principal}\x1f{key}") if key is not None else uuid.uuid4()
+        self.key = IdempotencyKey(principal, key, fingerprint, key_ttl) if key is not None else None
+        # The request's fingerprint is part of the seed: a key reused for another request after it
+        # expired makes new events, while a repeat of the same request still derives the same ids
+        # (the store's idempotency by event id catches it even after its key is forgotten).
+        seed = (
+            event_id_for("sales-command", f"{principal}\x1f{key}\x1f{fingerprint}")
+            if key is not None
+            else uuid.uuid4()
+        )
         self.stamp = Stamp(
             actor=principal, at=control_of(request).clock(), correlation_id=access.request_id, seed=seed
         )

@@ -31,15 +31,16 @@ async def pipeline_checkpoint(conn: Conn) -> int:
 
 
 _BUCKETS = """
-SELECT checkpoint.position, b.is_open, b.key, b.currency, b.count, b.amount
+SELECT checkpoint.position, b.is_open, b.key, b.currency, b.count, b.amount, b.stale
   FROM (SELECT coalesce((SELECT position FROM projection_checkpoints WHERE name = 'pipeline'), 0) AS position)
        AS checkpoint
   LEFT JOIN (
-    SELECT true AS is_open, stage_id AS key, currency, count(*) AS count, sum(amount) AS amount
+    SELECT true AS is_open, stage_id AS key, currency, count(*) AS count, sum(amount) AS amount,
+           count(*) FILTER (WHERE {stale}) AS stale
       FROM pipeline_deals WHERE pipeline_id = %(pipeline)s AND status = 'open' AND ({visible})
      GROUP BY stage_id, currency
     UNION ALL
-    SELECT false, status, currency, count(*), sum(amount)
+    SELECT false, status, currency, count(*), sum(amount), 0
       FROM pipeline_deals WHERE pipeline_id = %(pipeline)s AND status IN ('won', 'lost')
        AND closed_at >= %(since)s AND closed_at < %(until)s AND ({visible})
      GROUP BY status, currency
@@ -58,14 +59,21 @@ class PipelineBuckets:
 
 
 async def pipeline_buckets(
-    conn: Conn, pipeline_id: str, scope: StaffScope, since: datetime, until: datetime
+    conn: Conn,
+    pipeline_id: str,
+    scope: StaffScope,
+    period: tuple[datetime, datetime],
+    stale_at: tuple[PipelinesConfig, datetime],
 ) -> PipelineBuckets:
-    """Counts and exact sums of the pipeline's deals the scope reaches: open ones by stage, ones won or
-    lost in ``[since, until)`` by outcome. One statement, so one snapshot: totals and position agree."""
+    """Counts and exact sums of the pipeline's deals the scope reaches: open ones by stage (with how many
+    are stale at ``stale_at``'s time), ones won or lost in ``period`` (``[since, until)``) by outcome.
+    One statement, so one snapshot: totals and position agree."""
     visible, params = scope.condition(sql.Identifier("owner_id"))
+    stale, stale_params = _stale_condition(*stale_at)
+    since, until = period
     cur = await conn.execute(
-        sql.SQL(_BUCKETS).format(visible=visible),
-        {"pipeline": pipeline_id, "since": since, "until": until, **params},
+        sql.SQL(_BUCKETS).format(visible=visible, stale=stale),
+        {"pipeline": pipeline_id, "since": since, "until": until, **params, **stale_params},
     )
     rows = await cur.fetchall()
     found = [(is_open, Bucket(*rest)) for _, is_open, *rest in rows if is_open is not None]

@@ -6,7 +6,6 @@ tests can move it. ``min_position`` waits (bounded) until the read model include
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
@@ -30,21 +29,17 @@ from plumbing.access.policy import Permission, RowResource
 from plumbing.access.principal import RowScope
 from plumbing.eventstore.postgres import Conn
 from plumbing.http import ApiError, ErrorResponse
+from services.api import read_your_writes, store
 from services.api import sales_queries as queries
-from services.api import store
 from services.api.cursor import BadCursor, decode_cursor, encode_cursor
+from services.api.read_your_writes import MinPosition, WaitMs
 from services.api.sales_deals import Rules
 from services.api.sales_http import pool_of
 from services.api.sales_scope import StaffScope
 from services.api.tasks import TaskItem
 
-_CATCH_UP_POLL_S = 0.05
 #: How many deals, open tasks and notes a customer's sales section carries; the listings have them all.
 _CUSTOMER_ITEMS = 50
-MinPosition = Annotated[
-    int | None, Query(ge=0, description="wait until the read model includes this position")
-]
-WaitMs = Annotated[int, Query(ge=0, le=10_000, description="how long to wait for min_position")]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "no such pipeline or deal (or not one the caller may see)"}
 }
@@ -98,17 +93,9 @@ class PipelineView(PipelineSummary):
 
 async def wait_for_position(conn: Conn, min_position: int | None, wait_ms: int) -> int:
     """Read-your-writes: wait (bounded) until the pipeline includes ``min_position``; the checkpoint."""
-    deadline = asyncio.get_running_loop().time() + wait_ms / 1000
-    while (position := await queries.pipeline_checkpoint(conn)) < (min_position or 0):
-        if asyncio.get_running_loop().time() >= deadline:
-            raise ApiError(
-                503,
-                "not_caught_up",
-                f"the pipeline has not reached position {min_position} yet",
-                {"Retry-After": "1"},
-            )
-        await asyncio.sleep(_CATCH_UP_POLL_S)
-    return position
+    return await read_your_writes.wait_for_position(
+        conn, queries.pipeline_checkpoint, min_position, wait_ms, "pipeline"
+    )
 
 
 def _this_month(now: datetime) -> tuple[datetime, datetime]:
@@ -140,8 +127,14 @@ class SalesReads:
             raise ApiError(404, "customer_not_found", f"no customer {customer_id}")
         served = UUID(card["customer_id"])
         await access.record(conn, Outcome.OK, customer_id, served)
+        return await self.section(conn, self.scope(access), card, now)
+
+    async def section(
+        self, conn: Conn, scope: StaffScope, card: dict[str, Any], now: datetime
+    ) -> CustomerSales:
+        """The sales section of ``card`` (a card the caller may see): its own and absorbed customers'."""
+        served = UUID(card["customer_id"])
         ids = [served, *(UUID(absorbed) for absorbed in card.get("merged_from", []))]
-        scope = self.scope(access)
         deals = await queries.customer_deals(conn, ids, scope, _CUSTOMER_ITEMS)
         tasks = await queries.customer_open_tasks(conn, ids, scope, _CUSTOMER_ITEMS)
         notes = await queries.customer_notes(conn, ids, [d.deal_id for d in deals], _CUSTOMER_ITEMS)
@@ -168,7 +161,9 @@ class SalesReads:
         since, until = since or month[0], until or month[1]
         if since >= until:
             raise ApiError(422, "invalid_period", "since must be before until")
-        found = await queries.pipeline_buckets(conn, pipeline.id, self.scope(access), since, until)
+        found = await queries.pipeline_buckets(
+            conn, pipeline.id, self.scope(access), (since, until), (self.rules.pipelines, now)
+        )
         summary = summarize_buckets(pipeline, found.open, found.closed, since, until)
         return PipelineView(**dict(summary), as_of_position=found.position)
 

@@ -5,6 +5,8 @@ The app includes this one router; a bad pipelines or staff file stops the app fr
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import APIRouter
 
 from plumbing.access.fastapi import guarded_router
@@ -15,7 +17,8 @@ from services.api.settings import ApiSettings
 
 
 def router(settings: ApiSettings) -> APIRouter:
-    rules = load_rules(settings.pipelines_file, settings.staff_file)
+    ttl = timedelta(seconds=settings.idempotency_key_ttl_s)
+    rules = load_rules(settings.pipelines_file, settings.staff_file, ttl)
     routes = guarded_router()
     routes.include_router(deals.router(rules))
     routes.include_router(sales_reads.router(rules))

@@ -20,3 +20,8 @@ class ApiSettings(StoreSettings, AccessSettings):
     api_pool_size: int = Field(default=8, ge=1)
     pipelines_file: Path | None = Field(default=None, description="default: deploy/pipelines.toml")
     staff_file: Path | None = Field(default=None, description="default: deploy/staff.toml")
+    blob_dir: Path = Field(default=Path(".state/blobs"), description="the blob store documents go to")
+    max_document_bytes: int = Field(default=10 * 1024 * 1024, ge=1, description="largest upload (413 above)")
+    idempotency_key_ttl_s: float = Field(
+        default=7 * 24 * 3600, gt=0, description="how long a sales command's Idempotency-Key is remembered"
+    )

@@ -6,6 +6,7 @@ WHERE clause, so rows outside the scope never leave PostgreSQL.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -63,17 +64,19 @@ async def card(conn: Conn, customer_id: UUID, scope: RowScope) -> dict[str, Any]
     return row[0] if row else None
 
 
-async def card_by_identity(conn: Conn, identity_key: str, scope: RowScope) -> dict[str, Any] | None:
+async def cards_by_identity(conn: Conn, identity_key: str, scope: RowScope) -> list[dict[str, Any]]:
+    """The cards holding ``identity_key`` within ``scope``: one, or several for an identity the rules
+    let customers share (a family phone), the earliest-seen customer first."""
     visible, params = visible_customers(scope, sql.SQL("c.card"))
     cur = await conn.execute(
         sql.SQL(
             "SELECT c.card FROM card_identities i JOIN customer_cards c USING (customer_id)"
             " WHERE i.identity_key = %(identity_key)s AND ({})"
+            " ORDER BY c.card ->> 'created_at', c.customer_id"
         ).format(visible),
         {"identity_key": identity_key, **params},
     )
-    row = await cur.fetchone()
-    return row[0] if row else None
+    return [row[0] for row in await cur.fetchall()]
 
 
 @dataclass(frozen=True)
@@ -82,22 +85,84 @@ class TimelinePage:
     next_before: int | None
 
 
-async def timeline(conn: Conn, customer_id: UUID, before: int | None, limit: int) -> TimelinePage:
-    """Newest first; ``before`` is the position the previous page ended at.
+async def timeline(
+    conn: Conn,
+    customer_id: UUID,
+    before: int | None,
+    limit: int,
+    *,
+    channels: Sequence[str] = (),
+    event_types: Sequence[str] = (),
+) -> TimelinePage:
+    """Newest first; ``before`` is the position the previous page ended at. ``channels`` and
+    ``event_types`` keep only the interactions of those channels and types (empty: any).
 
     Call it only with the id of a card the caller's scope reached (see :func:`card`).
     """
+    conditions = [sql.SQL("customer_id = %(customer)s AND position < %(before)s")]
+    if channels:
+        conditions.append(sql.SQL("channel = ANY(%(channels)s)"))
+    if event_types:
+        conditions.append(sql.SQL("event_type = ANY(%(types)s)"))
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            "SELECT position, event_id, event_type, channel, provider, direction, summary, occurred_at"
-            " FROM card_timeline WHERE customer_id = %s AND position < %s"
-            " ORDER BY position DESC LIMIT %s",
-            (customer_id, before if before is not None else 2**63 - 1, limit + 1),
+            sql.SQL(
+                "SELECT position, event_id, event_type, channel, provider, direction, summary, occurred_at"
+                " FROM card_timeline WHERE {} ORDER BY position DESC LIMIT %(limit)s"
+            ).format(sql.SQL(" AND ").join(conditions)),
+            {
+                "customer": customer_id,
+                "before": before if before is not None else 2**63 - 1,
+                "channels": list(channels),
+                "types": list(event_types),
+                "limit": limit + 1,
+            },
         )
         rows = await cur.fetchall()
     more = len(rows) > limit
     rows = rows[:limit]
     return TimelinePage(items=rows, next_before=rows[-1]["position"] if more else None)
+
+
+_SEARCH = """
+SELECT c.card FROM customer_cards c
+ WHERE c.customer_id IN (
+         SELECT customer_id FROM card_search
+          WHERE term ~>=~ %(low)s AND term ~<~ %(high)s AND term LIKE %(pattern)s
+       )
+   AND c.card ->> 'merged_into' IS NULL AND c.customer_id > %(after)s AND ({visible})
+ ORDER BY c.customer_id LIMIT %(limit)s
+"""
+_NIL = UUID(int=0)
+
+
+def _like_prefix(prefix: str) -> str:
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
+async def search_cards(
+    conn: Conn, prefix: str, scope: RowScope, after: UUID | None, limit: int
+) -> list[dict[str, Any]]:
+    """Cards with a search term starting with ``prefix`` (already in the terms' normal form, see
+    :mod:`projections.customer_card.search`) that ``scope`` reaches, by customer id after ``after``.
+
+    The byte-order range lets the ``text_pattern_ops`` index find the terms even in a generic plan;
+    ``LIKE`` keeps the answer exact.
+    """
+    visible, params = visible_customers(scope, sql.SQL("c.card"))
+    cur = await conn.execute(
+        sql.SQL(_SEARCH).format(visible=visible),
+        {
+            "low": prefix,
+            "high": prefix + "\U0010ffff",
+            "pattern": _like_prefix(prefix),
+            "after": after or _NIL,
+            "limit": limit,
+            **params,
+        },
+    )
+    return [row[0] for row in await cur.fetchall()]
 
 
 async def card_checkpoint(conn: Conn) -> int:

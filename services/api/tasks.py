@@ -9,6 +9,7 @@ never see the same loads, and a cap is never overrun.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -217,6 +218,7 @@ def _page(views: list[TaskView], next_after: int | None, now: datetime) -> TaskP
 def router(rules: Rules) -> APIRouter:
     routes = guarded_router(tags=["tasks"])
     commands = TaskCommands(rules)
+    command = partial(Command, key_ttl=rules.idempotency_ttl)  # keys expire as configured
     write, read = secured(Permission.WRITE_DEALS), secured(Permission.READ_DEALS)
 
     @routes.post(
@@ -226,7 +228,7 @@ def router(rules: Rules) -> APIRouter:
         request: Request, access: AccessDep, body: TaskBody, idempotency_key: IdempotencyHeader = None
     ) -> JSONResponse:
         """Create a task for a customer or a deal, for a named staff member or a team's policy."""
-        return await commands.create(Command(request, access, idempotency_key, body), body)
+        return await commands.create(command(request, access, idempotency_key, body), body)
 
     @routes.post(
         "/v1/tasks/{task_id}/reassign", response_model=TaskAccepted, responses=REFUSALS, openapi_extra=write
@@ -239,7 +241,7 @@ def router(rules: Rules) -> APIRouter:
         idempotency_key: IdempotencyHeader = None,
     ) -> JSONResponse:
         """Give an open task to another staff member, or back to a team's policy."""
-        return await commands.reassign(Command(request, access, idempotency_key, body), task_id, body)
+        return await commands.reassign(command(request, access, idempotency_key, body), task_id, body)
 
     @routes.post(
         "/v1/tasks/{task_id}/complete", response_model=TaskAccepted, responses=REFUSALS, openapi_extra=write
@@ -252,7 +254,7 @@ def router(rules: Rules) -> APIRouter:
         idempotency_key: IdempotencyHeader = None,
     ) -> JSONResponse:
         """Mark an open task done."""
-        return await commands.close(Command(request, access, idempotency_key, body), task_id, body)
+        return await commands.close(command(request, access, idempotency_key, body), task_id, body)
 
     @routes.post(
         "/v1/tasks/{task_id}/cancel", response_model=TaskAccepted, responses=REFUSALS, openapi_extra=write
@@ -265,7 +267,7 @@ def router(rules: Rules) -> APIRouter:
         idempotency_key: IdempotencyHeader = None,
     ) -> JSONResponse:
         """Cancel an open task."""
-        return await commands.close(Command(request, access, idempotency_key, body), task_id, body)
+        return await commands.close(command(request, access, idempotency_key, body), task_id, body)
 
     async def _list(
         request: Request, access: AccessDep, wanted: queries.TaskFilter, limit: int, cursor: str | None

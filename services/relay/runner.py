@@ -17,10 +17,12 @@ from psycopg_pool import AsyncConnectionPool
 
 from plumbing.eventstore import MIGRATIONS as EVENT_STORE_MIGRATIONS
 from plumbing.eventstore.postgres import Conn
-from plumbing.kafka import TopicSpec, ensure_topics, make_broker
+from plumbing.kafka import ensure_topics, make_broker
 from plumbing.migrations import apply_migrations_async
 from plumbing.projection import MIGRATIONS as CHECKPOINT_MIGRATIONS
-from plumbing.projection import checkpoint, follow
+from plumbing.projection import BatchObserver, checkpoint, follow
+from plumbing.projection_metrics import projection_metrics_served
+from plumbing.topics import hub_topics
 from services.relay.relay import RelayPublishFailed, TimelineRelay
 from services.relay.settings import RelaySettings
 
@@ -46,6 +48,7 @@ async def relay_until_stopped(
     relay: TimelineRelay,
     stop: asyncio.Event,
     settings: RelaySettings,
+    observer: BatchObserver | None = None,
 ) -> None:
     """Follow the log into Kafka until ``stop``; retry refused batches within the outage limit."""
     outage_since: float | None = None
@@ -59,6 +62,7 @@ async def relay_until_stopped(
                 stop,
                 batch_size=settings.relay_batch_size,
                 idle_timeout=settings.relay_idle_timeout_s,
+                observer=observer,
             )
         except RelayPublishFailed:
             now = time.monotonic()
@@ -86,14 +90,18 @@ async def run_relay(settings: RelaySettings, stop: asyncio.Event) -> None:
     dsn = settings.pg_dsn.get_secret_value()
     topic = settings.topics.timeline
     await apply_migrations_async(dsn, EVENT_STORE_MIGRATIONS, CHECKPOINT_MIGRATIONS)
-    await ensure_topics(settings.kafka_bootstrap, [TopicSpec(topic, partitions=settings.timeline_partitions)])
+    timeline = hub_topics(settings.topics, timeline_partitions=settings.timeline_partitions)["timeline"]
+    await ensure_topics(settings.kafka_bootstrap, [timeline])
     broker = make_broker(settings.kafka_bootstrap, client_id="timeline-relay")
-    async with AsyncConnectionPool[Conn](dsn, min_size=1, max_size=2) as pool:
+    async with (
+        AsyncConnectionPool[Conn](dsn, min_size=1, max_size=2) as pool,
+        projection_metrics_served(pool) as observer,
+    ):
         await broker.connect()
         try:
             relay = TimelineRelay(broker, topic, publish_timeout_s=settings.relay_publish_timeout_s)
             log.info("timeline_relay_started", topic=topic, after_position=await checkpoint(pool, relay.name))
-            await relay_until_stopped(pool, dsn, relay, stop, settings)
+            await relay_until_stopped(pool, dsn, relay, stop, settings, observer)
             log.info("timeline_relay_stopped", topic=topic, position=await checkpoint(pool, relay.name))
         finally:
             await _close(broker, settings.relay_publish_timeout_s)

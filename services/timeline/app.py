@@ -15,10 +15,13 @@ from psycopg_pool import AsyncConnectionPool
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from contracts import InteractionEvent
+from contracts.identity_rules import load_identity_rules
 from plumbing.eventstore import EventStoreError, EventStoreUnavailable
 from plumbing.eventstore.postgres import Conn
-from plumbing.kafka import TopicSpec, ensure_topics, make_broker, subscriber_options
+from plumbing.kafka import ensure_topics, make_broker, subscriber_options
+from plumbing.topics import hub_topics
 from services.timeline.decode import PoisonMessage, decode_interaction
+from services.timeline.dlq import MAX_ATTEMPTS, Attempts, dead_letter_headers
 from services.timeline.settings import TimelineSettings
 from services.timeline.store import Recorded, migrate, record_interactions
 
@@ -41,12 +44,16 @@ def build_app(settings: TimelineSettings) -> tuple[FastStream, KafkaBroker]:
         dsn, min_size=1, max_size=settings.pool_size, open=False
     )
     dead_letters = broker.publisher(settings.topics.dead_letter)
+    rules = load_identity_rules(settings.identity_rules)  # a bad rules file stops the start
     topics = settings.topics
 
-    async def dead_letter(body: bytes, record: ConsumerRecord[Any, Any], reason: str) -> None:
+    attempts = Attempts(MAX_ATTEMPTS)
+
+    async def dead_letter(body: bytes, record: ConsumerRecord[Any, Any], reason: str, tries: int = 1) -> None:
         """Park a record that can never succeed, with its reason, so the partition moves on."""
         log.warning("dead_lettered", reason=reason[:500], partition=record.partition, offset=record.offset)
-        await dead_letters.publish(body, key=record.key, headers={"x-dead-letter-reason": reason[:1000]})
+        headers = dead_letter_headers(record.topic, record.partition, record.offset, reason, tries)
+        await dead_letters.publish(body, key=record.key, headers=headers)
 
     retrying = AsyncRetrying(
         stop=stop_after_attempt(settings.store_attempts),
@@ -57,7 +64,7 @@ def build_app(settings: TimelineSettings) -> tuple[FastStream, KafkaBroker]:
 
     async def store(events: Sequence[InteractionEvent]) -> list[Recorded]:
         """Bounded retries while the store is unreachable; then the error propagates (NACK)."""
-        return await retrying.copy()(record_interactions, pool, events)
+        return await retrying.copy()(record_interactions, pool, events, rules)
 
     async def store_one_by_one(batch: Sequence[Decoded]) -> list[tuple[InteractionEvent, Recorded]]:
         """After a deterministic refusal of a batch: find the culprits, store the rest."""
@@ -69,6 +76,8 @@ def build_app(settings: TimelineSettings) -> tuple[FastStream, KafkaBroker]:
                 raise
             except EventStoreError as exc:
                 await dead_letter(body, record, f"the store refused the event: {exc}")
+            except Exception as exc:  # it failed alone after the batch failed: park it
+                await dead_letter(body, record, f"handling failed: {exc!r}", attempts.max_attempts)
             else:
                 stored.append((event, outcome))
         return stored
@@ -99,6 +108,13 @@ def build_app(settings: TimelineSettings) -> tuple[FastStream, KafkaBroker]:
             raise  # transient: NACK, the batch is redelivered when the store is back
         except EventStoreError:
             stored = await store_one_by_one(batch)
+        except Exception:
+            first = batch[0][2]
+            key = (first.topic, first.partition, first.offset)
+            if attempts.failed(key) < attempts.max_attempts:
+                raise  # maybe transient after all: NACK and redeliver, a bounded number of times
+            attempts.forget(key)
+            stored = await store_one_by_one(batch)
         for event, outcome in stored:
             log.info(
                 "interaction_duplicate" if outcome.duplicate else "interaction_recorded",
@@ -115,9 +131,8 @@ def build_app(settings: TimelineSettings) -> tuple[FastStream, KafkaBroker]:
     async def prepare() -> None:
         await migrate(dsn)
         await pool.open(wait=True, timeout=30)
-        await ensure_topics(
-            settings.kafka_bootstrap, [TopicSpec(topics.interactions), TopicSpec(topics.dead_letter)]
-        )
+        defined = hub_topics(topics)  # partitions, replication and retention are defined once there
+        await ensure_topics(settings.kafka_bootstrap, [defined["interactions"], defined["dead_letter"]])
 
     @app.after_shutdown
     async def close_pool() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
 from plumbing.settings import StoreSettings
@@ -15,3 +17,6 @@ class TimelineSettings(StoreSettings):
     pool_size: int = Field(default=4, ge=1)
     batch_size: int = Field(default=500, ge=1, le=10_000, description="records per transaction")
     batch_timeout_ms: int = Field(default=100, ge=1, description="how long a batch waits to fill")
+    identity_rules: Path | None = Field(
+        default=None, description="HUB_IDENTITY_RULES; default: deploy/identity-rules.toml, else built-in"
+    )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID
 
+import structlog
 from psycopg_pool import AsyncConnectionPool
 
 from contracts import (
@@ -18,6 +19,7 @@ from contracts import (
     derived_event_id,
     stream_customer,
 )
+from contracts.identity_rules import DEFAULT_RULES, IdentityRules, group_of
 from plumbing.eventstore import ANY, NewEvent
 from plumbing.eventstore.postgres import (
     MIGRATIONS as EVENT_STORE_MIGRATIONS,
@@ -29,11 +31,14 @@ from plumbing.eventstore.postgres import (
     stored_positions,
     translated_errors,
 )
-from plumbing.identity_index import index_links, owners
+from plumbing.identity_index import holdings, index_links, merge_identities, owners
 from plumbing.migrations import apply_migrations_async
-from services.timeline.resolve import EXACT_MATCH, NEW_CUSTOMER, Merge, Resolution, resolve
+from plumbing.separations import separated_pairs
+from services.timeline.resolve import Merge, Resolution, resolve
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+log = structlog.get_logger()
 
 
 @dataclass(frozen=True)
@@ -84,7 +89,6 @@ def _derived(event: InteractionEvent, purpose: str) -> dict[str, object]:
 
 def _link_events(event: InteractionEvent, resolution: Resolution) -> list[NewEvent]:
     meta = {"customer_id": str(resolution.customer_id)}
-    rule = NEW_CUSTOMER if resolution.is_new_customer else EXACT_MATCH
     return [
         NewEvent(
             IdentityLinked(
@@ -97,7 +101,7 @@ def _link_events(event: InteractionEvent, resolution: Resolution) -> list[NewEve
             ),
             meta,
         )
-        for identity in resolution.new_links
+        for identity, rule in resolution.links
     ]
 
 
@@ -109,67 +113,112 @@ async def _merge(conn: Conn, event: InteractionEvent, survivor: UUID, merge: Mer
         **_derived(event, f"merged_into:{merge.absorbed}"),
         customer_id=merge.absorbed,
         survivor_id=survivor,
-        rule=EXACT_MATCH,
+        rule=merge.rule,
         evidence_event_id=event.event_id,
         shared_identities=merge.shared,
     )
     await append_locked(
         conn, customer_stream(merge.absorbed), [NewEvent(merged_into, {"customer_id": str(merge.absorbed)})]
     )
-    await conn.execute(
-        "UPDATE identity_index SET customer_id = %s WHERE customer_id = %s", (survivor, merge.absorbed)
-    )
+    await merge_identities(conn, merge.absorbed, survivor)
     absorbed = CustomerAbsorbed(
         **CustomerAbsorbed.type_fields(),
         **_derived(event, f"absorbed:{merge.absorbed}"),
         customer_id=survivor,
         absorbed_id=merge.absorbed,
-        rule=EXACT_MATCH,
+        rule=merge.rule,
         evidence_event_id=event.event_id,
         shared_identities=merge.shared,
     )
     return NewEvent(absorbed, {"customer_id": str(survivor)})
 
 
-async def _record_locked(conn: Conn, event: InteractionEvent) -> Recorded:
+async def _resolve(conn: Conn, event: InteractionEvent, rules: IdentityRules) -> Resolution:
+    """Read what the resolver needs about the sender's identities, and let it decide."""
+    identities = event.sender.identities
+    known = await owners(conn, [i.key for i in identities])
+    candidates = {customer for held in known.values() for customer in held}
+    return resolve(
+        identities,
+        known,
+        await _seniority(conn, candidates),
+        derived_event_id(event.event_id, "customer"),
+        rules,
+        separated=await separated_pairs(conn, candidates),
+        holdings=await holdings(conn, candidates) if _needs_holdings(event, candidates, rules) else None,
+    )
+
+
+def _needs_holdings(event: InteractionEvent, candidates: set[UUID], rules: IdentityRules) -> bool:
+    """Whether a per-customer limit can matter: a merge (two candidates) or an identity of a limited
+    group; otherwise the customers' identities are not read (saves a query on most events)."""
+    if not candidates or not rules.limits_customers:
+        return False
+    identities = event.sender.identities
+    return len(candidates) > 1 or any(rules.max_per_customer(group_of(i)) is not None for i in identities)
+
+
+def _log_refusals(event: InteractionEvent, resolution: Resolution) -> None:
+    """Say why customers an event tied together stay apart: identity kinds only, never values."""
+    for refused in resolution.refused:
+        log.warning(
+            "merge_refused",
+            event_id=str(event.event_id),
+            customer_id=str(refused.customer),
+            other_customer_id=str(refused.other),
+            reason=refused.reason,
+            kinds=sorted({str(identity.kind) for identity in refused.identities}),
+        )
+    if resolution.skipped:
+        log.info(
+            "identities_skipped",
+            event_id=str(event.event_id),
+            customer_id=str(resolution.customer_id),
+            reasons=sorted({f"{skipped.identity.kind}:{skipped.reason}" for skipped in resolution.skipped}),
+        )
+
+
+async def _record_locked(conn: Conn, event: InteractionEvent, rules: IdentityRules) -> Recorded:
     """Record one interaction inside a transaction that holds the append lock."""
     stored = await stored_positions(conn, [event.event_id])
     if stored:
         position, stream_id, _ = stored[event.event_id]
         return Recorded(_customer(stream_id), position, duplicate=True)
-    identities = event.sender.identities
-    known = await owners(conn, [i.key for i in identities])
-    resolution = resolve(
-        identities,
-        known,
-        await _seniority(conn, set(known.values())),
-        new_customer_id=derived_event_id(event.event_id, "customer"),
-    )
-    survivor = resolution.customer_id
+    resolution = await _resolve(conn, event, rules)
+    _log_refusals(event, resolution)
+    customer = resolution.customer_id
+    survivor = resolution.survivor or customer
     merged = [await _merge(conn, event, survivor, merge) for merge in resolution.merges]
-    batch = [*merged, *_link_events(event, resolution), NewEvent(event, {"customer_id": str(survivor)})]
-    result = await append_locked(conn, customer_stream(resolution.customer_id), batch, ANY)
-    if resolution.new_links:
-        await index_links(conn, resolution.customer_id, resolution.new_links, event.event_id)
-    return Recorded(resolution.customer_id, result.last_position, duplicate=False, resolution=resolution)
+    if merged and survivor != customer:
+        # A refused merge sent the event to a customer of higher priority: the survivor records its merges.
+        await append_locked(conn, customer_stream(survivor), merged, ANY)
+        merged = []
+    batch = [*merged, *_link_events(event, resolution), NewEvent(event, {"customer_id": str(customer)})]
+    result = await append_locked(conn, customer_stream(customer), batch, ANY)
+    links = [identity for identity, _ in resolution.links]
+    if links:
+        await index_links(conn, customer, links, event.event_id)
+    return Recorded(customer, result.last_position, duplicate=False, resolution=resolution)
 
 
 async def record_interactions(
-    pool: AsyncConnectionPool[Conn], events: Sequence[InteractionEvent]
+    pool: AsyncConnectionPool[Conn], events: Sequence[InteractionEvent], rules: IdentityRules = DEFAULT_RULES
 ) -> list[Recorded]:
     """Record a batch of interactions in ONE transaction, in order: all of them or none.
 
-    For each event: resolve the sender, merge customers it proves to be one, and append, together
-    with the identity index. So an identity never points at a customer whose events were not
+    For each event: resolve the sender under ``rules``, merge customers it proves to be one, and
+    append, together with the identity index. So an identity never points at a customer whose events were not
     written, and a redelivered event (same ``event_id``) changes nothing. One transaction per
     batch amortises the commit (fsync) and the append lock over many events.
     """
     async with translated_errors(), pool.connection() as conn, conn.transaction():
         await lock_appends(conn)
-        return [await _record_locked(conn, event) for event in events]
+        return [await _record_locked(conn, event, rules) for event in events]
 
 
-async def record_interaction(pool: AsyncConnectionPool[Conn], event: InteractionEvent) -> Recorded:
+async def record_interaction(
+    pool: AsyncConnectionPool[Conn], event: InteractionEvent, rules: IdentityRules = DEFAULT_RULES
+) -> Recorded:
     """:func:`record_interactions` for a single event."""
-    (recorded,) = await record_interactions(pool, [event])
+    (recorded,) = await record_interactions(pool, [event], rules)
     return recorded

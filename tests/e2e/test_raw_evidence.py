@@ -17,15 +17,19 @@ from hub.evidence import check_evidence, retranslate
 from plumbing.blobs import FileBlobStore
 from services.ingress.settings import IngressSettings
 from tests.support.deployables import RunningHub
+from tests.support.store import opened
 
 pytestmark = pytest.mark.e2e
 
 
 def _stored_event(dsn: str, event_id: str) -> dict[str, Any]:
     with psycopg.connect(dsn) as conn:
-        row = conn.execute("SELECT data FROM events WHERE event_id = %s", (event_id,)).fetchone()
-    assert row is not None, f"event {event_id} is not in the store"
-    data: dict[str, Any] = row[0]
+        row = conn.execute(
+            "SELECT event_id, data, metadata FROM events WHERE event_id = %s", (event_id,)
+        ).fetchone()
+        assert row is not None, f"event {event_id} is not in the store"
+        opened(conn, [(row[0], row[1], row[2])])  # what the event says: sealed personal fields opened
+    data: dict[str, Any] = row[1]
     return data
 
 

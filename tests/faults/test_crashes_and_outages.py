@@ -6,16 +6,19 @@ import time
 import uuid
 
 import httpx
-import psycopg
 import pytest
 
+from bench.private_stack import PrivateStack
 from hub import samples
 from hub.demo import conversation, new_tag, send, wait_for_card
-from hub.stack import LocalKafka, StackSettings
+from hub.local_secrets import LocalSecrets
+from hub.stack import Infra
+from hub.stack.kafka import run_coro
 from plumbing.kafka import TopicSpec, ensure_topics
+from tests.faults.figures import survival
 from tests.support.deployables import RunningHub
 from tests.support.store import interaction_counts, streams_are_contiguous
-from tests.support.traffic import chat_events, publish_events
+from tests.support.traffic import TrafficPlan, generate, publish_events, stored_events
 
 pytestmark = pytest.mark.faults
 
@@ -29,17 +32,10 @@ def _wait_until(predicate: object, timeout_s: float, what: str) -> None:
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
-def _local_kafka() -> LocalKafka:
-    settings = StackSettings()
-    if settings.kafka_bootstrap is not None:
-        pytest.skip("Kafka is external (HUB_KAFKA_BOOTSTRAP): this test must stop and start its own broker")
-    return LocalKafka(settings)
-
-
 def test_with_kafka_stopped_a_webhook_gets_503_and_the_providers_retry_succeeds_later(
-    hub: RunningHub,
+    private: PrivateStack, private_hub: RunningHub
 ) -> None:
-    kafka = _local_kafka()
+    hub, kafka = private_hub, private.kafka  # a broker of this session alone: stopping it disturbs nobody
     tag = new_tag()
     person = samples.sample_person(tag)
     chat = conversation(person, hub.secrets, tag)[1]
@@ -70,24 +66,63 @@ def test_with_kafka_stopped_a_webhook_gets_503_and_the_providers_retry_succeeds_
     _wait_until(lambda: interaction_counts(hub.dsn) == (1, 1), 30, "exactly one stored interaction")
 
 
-async def test_a_timeline_writer_killed_mid_batch_and_restarted_loses_and_doubles_nothing(
-    hub: RunningHub,
+def test_a_timeline_writer_killed_mid_batch_several_times_loses_doubles_and_drifts_nothing(
+    hub: RunningHub, infra: Infra
 ) -> None:
-    total = 2000
-    events = chat_events(total, people=150, tag=uuid.uuid4().hex[:8])
-    await ensure_topics(hub.infra.kafka_bootstrap, [TopicSpec(hub.topics.interactions)])
-    await publish_events(hub.infra.kafka_bootstrap, hub.topics.interactions, events)
+    events = list(stored_events(TrafficPlan(seed=21, customers=80, deliveries=1200), LocalSecrets.generate()))
+    run_coro(lambda: ensure_topics(hub.infra.kafka_bootstrap, [TopicSpec(hub.topics.interactions)]))
+    run_coro(lambda: publish_events(hub.infra.kafka_bootstrap, hub.topics.interactions, events))
 
-    _wait_until(lambda: interaction_counts(hub.dsn)[0] >= 100, 60, "the writer to be busy")
-    hub.kill("timeline")
-    stored_at_kill, _ = interaction_counts(hub.dsn)
-    assert stored_at_kill < total, "the writer finished before it could be killed; raise `total`"
-
-    hub.start("timeline")
-    _wait_until(lambda: interaction_counts(hub.dsn)[0] >= total, 120, "every event to be stored")
-    time.sleep(1)  # let a doubled write, if any, land before counting
-    assert interaction_counts(hub.dsn) == (total, total)
+    kills = 0
+    for threshold in (100, 400, 700):
+        _wait_until(lambda t=threshold: interaction_counts(hub.dsn)[0] >= t, 90, f"{threshold} stored events")
+        if interaction_counts(hub.dsn)[0] >= len(events):
+            break
+        hub.kill("timeline")
+        kills += 1
+        hub.start("timeline")
+    assert kills >= 1, "the writer finished before it could be killed; raise the traffic"
+    restarted = time.monotonic()
+    _wait_until(lambda: interaction_counts(hub.dsn)[0] >= len(events), 120, "every event to be stored")
+    figures = survival(hub.dsn, infra.pg_dsn, [e.event_id for e in events], time.monotonic() - restarted)
+    figures.report(f"timeline writer SIGKILLed {kills} times")
+    assert (figures.lost, figures.duplicated, figures.drift) == (0, 0, 0)
     assert streams_are_contiguous(hub.dsn)
-    with psycopg.connect(hub.dsn) as conn:
-        customers = conn.execute("SELECT count(DISTINCT customer_id) FROM identity_index").fetchone()
-    assert customers == (150,)
+
+
+def test_webhooks_arriving_through_a_20_s_kafka_outage_are_refused_retried_and_stored_exactly_once(
+    private: PrivateStack, private_hub: RunningHub
+) -> None:
+    hub = private_hub
+    traffic = generate(TrafficPlan(seed=101, customers=15, deliveries=40), hub.secrets)
+    run_coro(lambda: ensure_topics(private.infra.kafka_bootstrap, [TopicSpec(hub.topics.interactions)]))
+    acknowledged: set[uuid.UUID] = set()
+    refused = 0
+    with httpx.Client(timeout=60) as client:
+        for delivery in traffic.deliveries[:10]:  # before the outage
+            assert send(client, hub.ports.ingress_url, delivery.webhook).status_code == 200
+            acknowledged.update(delivery.event_ids)
+        private.kafka.stop()
+        down_at = time.monotonic()
+        try:
+            waiting = list(traffic.deliveries[10:])
+            while time.monotonic() - down_at < 20:  # providers keep sending during the outage
+                for delivery in waiting[:3]:
+                    answer = send(client, hub.ports.ingress_url, delivery.webhook)
+                    assert answer.status_code == 503, answer.text
+                    refused += 1
+                time.sleep(1)
+        finally:
+            private.kafka.start()
+        for delivery in waiting:  # each provider retries until it gets a 2xx
+            deadline = time.monotonic() + 60
+            while send(client, hub.ports.ingress_url, delivery.webhook).status_code != 200:
+                assert time.monotonic() < deadline, "the retry never succeeded"
+                time.sleep(1)
+            acknowledged.update(delivery.event_ids)
+    recovered = time.monotonic() - down_at
+    _wait_until(lambda: interaction_counts(hub.dsn)[0] >= len(acknowledged), 60, "every acknowledged event")
+    figures = survival(hub.dsn, private.infra.pg_dsn, acknowledged, recovered)
+    figures.report(f"Kafka down 20 s: {refused} deliveries refused with 503, then retried")
+    assert refused > 0
+    assert (figures.lost, figures.duplicated, figures.drift) == (0, 0, 0)

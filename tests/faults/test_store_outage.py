@@ -4,12 +4,13 @@ nothing is half-written or doubled either way."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from hub.stack import LocalPostgres, StackSettings
+from bench.private_stack import PrivateStack
 from plumbing.eventstore import EventStoreUnavailable, PostgresEventStore
 from plumbing.eventstore.audit import verify_chains
 from plumbing.eventstore.postgres import Conn
@@ -20,11 +21,11 @@ pytestmark = pytest.mark.faults
 APPENDS = 40
 
 
-def local_postgres() -> LocalPostgres:
-    settings = StackSettings()
-    if settings.pg_dsn is not None:
-        pytest.skip("PostgreSQL is external (HUB_PG_DSN): this test must restart its own server")
-    return LocalPostgres(settings)
+@pytest.fixture
+async def pool(private_database: str) -> AsyncIterator[AsyncConnectionPool[Conn]]:
+    """On the session's private PostgreSQL: restarting it disturbs nobody."""
+    async with AsyncConnectionPool[Conn](private_database, min_size=1, max_size=8) as opened:
+        yield opened
 
 
 async def chains_intact(dsn: str) -> bool:
@@ -33,9 +34,9 @@ async def chains_intact(dsn: str) -> bool:
 
 
 async def test_appends_running_through_a_postgres_restart_all_land_exactly_once_in_order(
-    pool: AsyncConnectionPool[Conn], database: str
+    pool: AsyncConnectionPool[Conn], private_database: str, private: PrivateStack
 ) -> None:
-    postgres = local_postgres()
+    postgres, database = private.postgres, private_database
     store = PostgresEventStore(pool, retry_s=60)
     stream = stream_name()
     batches = [new_events(2) for _ in range(APPENDS)]
@@ -63,9 +64,9 @@ async def test_appends_running_through_a_postgres_restart_all_land_exactly_once_
 
 
 async def test_an_append_during_an_outage_longer_than_its_bound_fails_loudly_and_writes_nothing(
-    pool: AsyncConnectionPool[Conn], database: str
+    pool: AsyncConnectionPool[Conn], private_database: str, private: PrivateStack
 ) -> None:
-    postgres = local_postgres()
+    postgres, database = private.postgres, private_database
     store = PostgresEventStore(pool, retry_s=2)
     stream = stream_name()
     await store.append(stream, new_events(1))

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-import psycopg
 import pytest
-from psycopg import sql
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from contracts import (
@@ -31,14 +27,12 @@ from contracts import (
     normalise_identity,
 )
 from contracts.read.customer_card import CustomerCard
-from hub import deployment
 from hub.samples import sample_person
-from hub.stack import Infra
 from plumbing.eventstore.postgres import Conn
 from plumbing.projection import apply_next_batch, checkpoint
 from projections.customer_card.store import CustomerCardProjection
 from services.timeline.store import Recorded, record_interaction
-from tests.support.infra import with_database
+from tests.support.rebuild import copy_log
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -151,46 +145,12 @@ async def _max_position(pool: AsyncConnectionPool[Conn]) -> int:
     return int(position)
 
 
-# --- a second, independent database for rebuilds ----------------------------------------------------
-
-
-@pytest.fixture
-def fresh_database(infra: Infra) -> Iterator[str]:
-    """Another empty, migrated database: the "fresh set of tables" a rebuild writes into."""
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(infra.pg_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    dsn = with_database(infra.pg_dsn, name)
-    try:
-        deployment.migrate_all(dsn)
-        yield dsn
-    finally:
-        with psycopg.connect(infra.pg_dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-@pytest.fixture
-async def fresh_pool(fresh_database: str) -> AsyncIterator[AsyncConnectionPool[Conn]]:
-    async with AsyncConnectionPool[Conn](fresh_database, min_size=1, max_size=4) as opened:
-        yield opened
+# --- rebuilds (into the ``fresh_pool`` database of tests/conftest.py) -------------------------------
 
 
 async def _copy_log(source: AsyncConnectionPool[Conn], target: AsyncConnectionPool[Conn]) -> None:
-    """Copy the event store verbatim (same positions), as a restore would, so a rebuild replays it."""
-    streams = await _rows(source, "SELECT stream_id, version FROM streams")
-    events = await _rows(
-        source,
-        "SELECT position, event_id, stream_id, stream_version, event_type, schema_version, data, metadata,"
-        " recorded_at FROM events ORDER BY position",
-    )
-    async with target.connection() as conn, conn.transaction(), conn.cursor() as cur:
-        await cur.executemany("INSERT INTO streams (stream_id, version) VALUES (%s, %s)", streams)
-        await cur.executemany(
-            "INSERT INTO events (position, event_id, stream_id, stream_version, event_type,"
-            " schema_version, data, metadata, recorded_at) OVERRIDING SYSTEM VALUE"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [(*row[:6], Jsonb(row[6]), Jsonb(row[7]), row[8]) for row in events],
-        )
+    """The event store verbatim (same positions) into ``target``, as a restore would."""
+    copy_log(source.conninfo, target.conninfo)
 
 
 async def _read_model(pool: AsyncConnectionPool[Conn]) -> dict[str, list[tuple[Any, ...]]]:

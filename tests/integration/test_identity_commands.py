@@ -17,6 +17,7 @@ from services.ingress.translate import chat_widget
 from services.timeline.store import record_interaction
 from tests.support.access import KeyIssuer
 from tests.support.api_app import api_client, bearer, project, seed_two_customers
+from tests.support.store import opened
 
 pytestmark = pytest.mark.integration
 
@@ -26,10 +27,11 @@ INSTAGRAM = {"kind": "handle", "value": "17841400000000001", "provider": "instag
 def _events_of(dsn: str, customer_id: uuid.UUID) -> list[tuple[str, dict[str, object], dict[str, object]]]:
     with psycopg.connect(dsn) as conn:
         rows = conn.execute(
-            "SELECT event_type, data, metadata FROM events WHERE stream_id = %s ORDER BY position",
+            "SELECT event_type, data, metadata, event_id FROM events WHERE stream_id = %s ORDER BY position",
             (f"customer-{customer_id}",),
         ).fetchall()
-    return [(kind, data, meta) for kind, data, meta in rows]
+        opened(conn, [(event_id, data, meta) for _, data, meta, event_id in rows])
+    return [(kind, data, meta) for kind, data, meta, _ in rows]
 
 
 async def test_a_linked_handle_is_on_the_stream_with_its_actor_and_later_messages_find_the_customer(

@@ -28,8 +28,10 @@ from plumbing.blobs import FileBlobStore
 from plumbing.eventstore import NewEvent, PostgresEventStore
 from plumbing.eventstore.postgres import Conn
 from plumbing.projection import apply_next_batch, checkpoint
-from services.recordings.fetch import RecordingFetcher
-from services.recordings.follower import RecordingDeferred, RecordingFollower, follow_recordings
+from services.media.download import Downloader
+from services.media.follower import FetchDeferred, MediaFollower, follow_media
+from services.media.sources import RecordingJob, RecordingSource
+from services.media.twilio import RecordingFetcher
 from tests.support.calls import call_recorded
 
 pytestmark = pytest.mark.integration
@@ -90,17 +92,19 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def _follower(stand_in: StandIn, http: httpx.AsyncClient, blobs: FileBlobStore) -> RecordingFollower:
-    fetcher = RecordingFetcher(
+def _follower(
+    stand_in: StandIn, http: httpx.AsyncClient, blobs: FileBlobStore
+) -> MediaFollower[RecordingJob]:
+    downloader = Downloader(
         http,
-        USER,
-        SecretStr(PASSWORD),
-        allowed_origins=(stand_in.base_url,),
+        allowed=(stand_in.base_url,),
+        max_bytes=10 * 1024 * 1024,
         attempts=3,
         first_wait_s=0.01,
         max_wait_s=0.05,
+        redirects_anywhere=True,
     )
-    return RecordingFollower(fetcher, blobs)
+    return MediaFollower(RecordingSource(RecordingFetcher(downloader, USER, SecretStr(PASSWORD))), blobs)
 
 
 async def _record_call(
@@ -114,7 +118,7 @@ async def _record_call(
     return customer, call.event_id, call.recording_url.removeprefix(base_url) + ".mp3"
 
 
-async def _drain(pool: AsyncConnectionPool[Conn], follower: RecordingFollower) -> None:
+async def _drain(pool: AsyncConnectionPool[Conn], follower: MediaFollower[RecordingJob]) -> None:
     while await apply_next_batch(pool, follower, batch_size=100):
         pass
 
@@ -230,14 +234,14 @@ async def test_an_outage_leaves_the_checkpoint_and_the_live_follower_fetches_aft
     customer, _, path = await _record_call(store, _tag(), stand_in.base_url)
     stand_in.script[path] = [(503, b"")]
 
-    with pytest.raises(RecordingDeferred):
+    with pytest.raises(FetchDeferred):
         await apply_next_batch(pool, follower, batch_size=100)
     assert await checkpoint(pool, "recordings") == 0
     assert await _outcomes(store, customer) == []
     assert stand_in.paths() == [path] * 3  # the fetcher's bound
 
     stop = asyncio.Event()
-    task = asyncio.create_task(follow_recordings(pool, database, follower, stop, backoff_first_s=0.05))
+    task = asyncio.create_task(follow_media(pool, database, follower, stop, backoff_first_s=0.05))
     try:
         deadline = time.monotonic() + 15
         while len(stand_in.paths()) < 6:  # the live follower met the outage again, and backed off

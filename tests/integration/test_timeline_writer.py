@@ -27,6 +27,7 @@ from contracts import (
 )
 from hub.samples import sample_person
 from plumbing.eventstore.postgres import Conn
+from plumbing.eventstore.sealing import open_sealed
 from services.timeline.resolve import EXACT_MATCH, NEW_CUSTOMER
 from services.timeline.store import record_interaction
 from tests.support.store import interaction_counts, streams_are_contiguous
@@ -73,12 +74,15 @@ async def _rows(pool: AsyncConnectionPool[Conn], query: str, *params: Any) -> li
 async def _stream(pool: AsyncConnectionPool[Conn], customer: UUID | None) -> list[tuple[Any, ...]]:
     """(position, stream_version, event_type, data, xmin) of a customer's stream, oldest first."""
     assert customer is not None
-    return await _rows(
+    found = await _rows(
         pool,
-        "SELECT position, stream_version, event_type, data, xmin::text FROM events"
+        "SELECT position, stream_version, event_type, data, xmin::text, event_id, metadata FROM events"
         " WHERE stream_id = %s ORDER BY stream_version",
         customer_stream(customer),
     )
+    async with pool.connection() as conn:  # what the events say: sealed personal fields opened
+        await open_sealed(conn, [(row[5], row[3], row[6]) for row in found])
+    return [row[:5] for row in found]
 
 
 async def _index(pool: AsyncConnectionPool[Conn]) -> dict[str, UUID]:

@@ -73,7 +73,16 @@ async def test_who_has_access_to_what_shows_roles_rows_hidden_fields_and_keys(
     assert agent["access"]["read_card"] == {
         "rows": {"customers": "channels"},
         "hidden": {
-            "customer_card": ["lifetime_value", "purchase_totals", "recent_purchases", "refund_totals"]
+            "customer_card": [
+                "average_order",
+                "lifetime_value",
+                "payment_methods",
+                "purchase_totals",
+                "recent_purchases",
+                "recent_refunds",
+                "refund_totals",
+            ],
+            "analytics_member": ["traits.lifetime_value", "traits.purchase_totals", "traits.refund_totals"],
         },
     }
     assert len(agent["keys"]) == 1 and agent["keys"][0]["status"] == "active"

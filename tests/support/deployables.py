@@ -36,6 +36,7 @@ class RunningHub:
     secrets: LocalSecrets = field(default_factory=LocalSecrets.generate)
     ports: deployment.Ports = field(default_factory=lambda: deployment.Ports(free_port(), free_port()))
     group: str = field(default_factory=lambda: f"timeline-{uuid.uuid4().hex[:8]}")
+    extra_env: dict[str, str] = field(default_factory=dict)  # settings a test changes (rules files...)
 
     @property
     def env(self) -> dict[str, str]:
@@ -49,6 +50,7 @@ class RunningHub:
             HUB_TOPICS__TIMELINE=self.topics.timeline,
             HUB_TIMELINE_GROUP=self.group,
             HUB_LOG_LEVEL=os.environ.get("HUB_TEST_LOG_LEVEL", "INFO"),
+            **self.extra_env,
         )
 
     @property

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+from uuid import UUID
+
 import psycopg
+
+from plumbing.eventstore.sealing import KEYS_QUERY, key_of, needed_keys, open_with
 
 
 def interaction_counts(dsn: str) -> tuple[int, int]:
@@ -24,3 +29,11 @@ def streams_are_contiguous(dsn: str) -> bool:
         ).fetchone()
     assert row is not None
     return int(row[0]) == 0
+
+
+def opened(conn: psycopg.Connection[Any], rows: list[tuple[UUID, dict[str, Any], dict[str, Any]]]) -> None:
+    """Open the sealed personal fields of raw ``events`` rows (event id, data, metadata) in place, as
+    the store's read functions do: tests that read rows with SQL see what the events say."""
+    wanted = needed_keys(rows)
+    found = conn.execute(KEYS_QUERY, (list(wanted),)).fetchall() if wanted else []
+    open_with(rows, {key.key_id: key for key in map(key_of, found)})

@@ -59,7 +59,15 @@ def test_the_shipped_policy_has_every_role_the_issue_names_and_only_real_card_fi
 def test_what_each_role_sees_of_a_card_is_pinned_so_a_new_card_field_needs_a_decision() -> None:
     """Fails when the card gains a field (say, a birthday): decide who may see it, then update here."""
     policy = load_policy(default_policy_file())
-    payments = {"purchase_totals", "recent_purchases", "refund_totals", "lifetime_value"}
+    payments = {
+        "purchase_totals",
+        "recent_purchases",
+        "refund_totals",
+        "lifetime_value",
+        "average_order",
+        "payment_methods",
+        "recent_refunds",
+    }
     analyst_sees = {
         "refund_count",
         "refund_totals",
@@ -75,6 +83,15 @@ def test_what_each_role_sees_of_a_card_is_pinned_so_a_new_card_field_needs_a_dec
         "purchase_count",
         "purchase_totals",
         "last_position",
+        "merge_history",
+        "purchase_counts",
+        "first_purchase_at",
+        "last_purchase_at",
+        "average_order",
+        "payment_methods",
+        "recent_refunds",
+        "profile",  # without name, birthday and children (checked below)
+        "document_count",
     }
 
     assert _visible_card_fields(policy, "marketing_analyst") == analyst_sees
@@ -89,7 +106,12 @@ def test_what_each_role_sees_of_a_card_is_pinned_so_a_new_card_field_needs_a_dec
         "phones",
         "recent_interactions",
         "recent_purchases",
+        "attribute_history",
+        "documents",
     }
+    analyst = policy.grant(["marketing_analyst"], P.READ_CARD)
+    assert analyst is not None
+    assert {"profile.name", "profile.birthday", "profile.children"} <= analyst.hidden["customer_card"]
 
 
 def test_rows_of_the_shipped_roles() -> None:

@@ -148,10 +148,11 @@ def test_the_card_stores_and_reloads_refunds_and_lifetime_value_through_json() -
     assert reloaded.lifetime_value == {"USD": Decimal("7.50")}
 
 
-def test_absorbing_a_customer_adds_their_refunds_and_calls() -> None:
+def test_a_survivor_folded_over_both_histories_has_their_refunds_and_calls() -> None:
+    """A merge is applied by folding the union of both customers' events in log order (see refold)."""
     survivor, absorbed = uuid4(), uuid4()
-    theirs = _fold(absorbed, [_purchase("40.00", 0), _refund("15.00", 1), _call(2)])
-    ours = _fold(survivor, [_purchase("10.00", 3), _call(4)])
+    theirs = [_purchase("40.00", 0), _refund("15.00", 1), _call(2)]
+    ours = [_purchase("10.00", 3), _call(4)]
     merge = CustomerAbsorbed(
         **_envelope(5),
         customer_id=survivor,
@@ -161,9 +162,13 @@ def test_absorbing_a_customer_adds_their_refunds_and_calls() -> None:
         shared_identities=(PHONE,),
     )
 
-    card = evolve(ours, Fact(10, survivor, merge, absorbed=theirs))
+    card = _fold(survivor, [*theirs, *ours, merge])
 
-    assert card is not None
     assert card.refund_count == 1
     assert card.lifetime_value == {"USD": Decimal("35.00")}
     assert card.channels["voice"].count == 2
+    assert card.merged_from == [absorbed]
+    assert [(m.kind, m.other_customer_id, m.rule) for m in card.merge_history] == [
+        ("absorbed", absorbed, "shared_identity")
+    ]
+

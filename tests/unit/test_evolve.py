@@ -13,6 +13,8 @@ from contracts import (
     ChatMessageReceived,
     CustomerAbsorbed,
     CustomerMergedInto,
+    CustomerRestored,
+    CustomerUnmerged,
     EmailReceived,
     Envelope,
     Identity,
@@ -294,31 +296,31 @@ def test_the_merged_into_event_points_the_absorbed_card_at_its_survivor() -> Non
     assert after.last_position == 2
 
 
-def test_absorbing_a_customer_folds_its_card_into_the_survivor() -> None:
+def _merged(
+    survivor: UUID, theirs: list[tuple[int, Envelope]], ours: list[tuple[int, Envelope]], merge: Fact
+) -> CustomerCard:
+    """What the projection does on a merge (see refold): fold both histories in log order, then the mark."""
+    history = sorted([*theirs, *ours], key=lambda pair: pair[0])
+    return _fold(survivor, [*history, (merge.position, merge.event)])
+
+
+def test_absorbing_a_customer_folds_its_history_into_the_survivor() -> None:
     survivor, absorbed = uuid4(), uuid4()
-    theirs = _fold(
-        absorbed,
-        [
-            (2, _linked(absorbed, PHONE, 2)),
-            (3, _linked(absorbed, HANDLE, 2)),
-            (4, _interaction("chat", 3, name="A. Lovelace")),
-            (6, _purchase("0.10", "USD", 5)),
-            (7, _purchase("4", "GBP", 6)),
-            (8, _interaction("social", 7)),
-        ],
-    )
-    ours = _fold(
-        survivor,
-        [
-            (1, _linked(survivor, EMAIL, 0)),
-            (5, _interaction("chat", 4)),
-            (9, _purchase("0.20", "USD", 8)),
-            (10, _linked(survivor, PHONE, 9)),
-        ],
-    )
-    theirs_before = theirs.model_dump()
-    merged = evolve(ours, Fact(11, survivor, _absorbed_event(survivor, absorbed, 10), absorbed=theirs))
-    assert merged is not None
+    theirs = [
+        (2, _linked(absorbed, PHONE, 2)),
+        (3, _linked(absorbed, HANDLE, 2)),
+        (4, _interaction("chat", 3, name="A. Lovelace")),
+        (6, _purchase("0.10", "USD", 5)),
+        (7, _purchase("4", "GBP", 6)),
+        (8, _interaction("social", 7)),
+    ]
+    ours = [
+        (1, _linked(survivor, EMAIL, 0)),
+        (5, _interaction("chat", 4)),
+        (9, _purchase("0.20", "USD", 8)),
+        (10, _linked(survivor, PHONE, 9)),
+    ]
+    merged = _merged(survivor, theirs, ours, Fact(11, survivor, _absorbed_event(survivor, absorbed, 10)))
     assert sorted(view.key for view in merged.identities) == sorted([EMAIL.key, PHONE.key, HANDLE.key])
     assert {name: stats.count for name, stats in merged.channels.items()} == {
         "chat": 2,
@@ -326,7 +328,7 @@ def test_absorbing_a_customer_folds_its_card_into_the_survivor() -> None:
         "social": 1,
     }
     assert merged.channels["pos"].last_at == _at(8)
-    assert merged.interaction_count == ours.interaction_count + theirs.interaction_count == 6
+    assert merged.interaction_count == 6
     assert merged.last_interaction_at == _at(8)
     assert merged.purchase_count == 3
     assert merged.purchase_totals == {"USD": Decimal("0.30"), "GBP": Decimal("4")}
@@ -336,17 +338,17 @@ def test_absorbing_a_customer_folds_its_card_into_the_survivor() -> None:
     assert merged.merged_from == [absorbed]
     assert merged.merged_into is None
     assert merged.last_position == 11
-    assert merged.display_name == "Ada Lovelace"
-    assert theirs.model_dump() == theirs_before
+    assert [(m.kind, m.other_customer_id, m.position) for m in merged.merge_history] == [
+        ("absorbed", absorbed, 11)
+    ]
 
 
 def test_absorbing_keeps_the_recent_lists_capped() -> None:
     survivor, absorbed = uuid4(), uuid4()
     half = RECENT_INTERACTIONS
-    theirs = _fold(absorbed, [(2 * n, _interaction("chat", n)) for n in range(1, half + 1)])
-    ours = _fold(survivor, [(2 * n + 1, _interaction("email", n)) for n in range(1, half + 1)])
-    merged = evolve(ours, Fact(1000, survivor, _absorbed_event(survivor, absorbed, 999), absorbed=theirs))
-    assert merged is not None
+    theirs = [(2 * n, _interaction("chat", n)) for n in range(1, half + 1)]
+    ours = [(2 * n + 1, _interaction("email", n)) for n in range(1, half + 1)]
+    merged = _merged(survivor, theirs, ours, Fact(1000, survivor, _absorbed_event(survivor, absorbed, 999)))
     assert merged.interaction_count == 2 * half
     positions = [view.position for view in merged.recent_interactions]
     assert len(positions) == RECENT_INTERACTIONS
@@ -354,20 +356,63 @@ def test_absorbing_keeps_the_recent_lists_capped() -> None:
     assert positions[0] == 2 * half + 1
 
 
-def test_absorbing_a_card_that_itself_absorbed_others_carries_their_ids() -> None:
+def test_absorbing_a_customer_that_itself_absorbed_another_carries_both_ids() -> None:
     survivor, absorbed, earlier = uuid4(), uuid4(), uuid4()
-    theirs = _fold(absorbed, [(1, _interaction("chat", 0))])
-    theirs = theirs.model_copy(update={"merged_from": [earlier]})
-    ours = _fold(survivor, [(2, _interaction("chat", 1))])
-    merged = evolve(ours, Fact(3, survivor, _absorbed_event(survivor, absorbed, 2), absorbed=theirs))
-    assert merged is not None
-    assert set(merged.merged_from) == {absorbed, earlier}
+    theirs = [(1, _interaction("chat", 0)), (2, _absorbed_event(absorbed, earlier, 1))]
+    ours = [(3, _interaction("chat", 1))]
+    merged = _merged(survivor, theirs, ours, Fact(4, survivor, _absorbed_event(survivor, absorbed, 2)))
+    assert merged.merged_from == [earlier, absorbed]
 
 
-def test_absorbing_a_customer_without_a_card_only_records_the_merge() -> None:
+def test_the_unmerge_and_restore_marks_are_recorded_and_restore_clears_merged_into() -> None:
     survivor, absorbed = uuid4(), uuid4()
-    ours = _fold(survivor, [(1, _interaction("chat", 0))])
-    merged = evolve(ours, Fact(2, survivor, _absorbed_event(survivor, absorbed, 1), absorbed=None))
-    assert merged is not None
-    assert merged.merged_from == [absorbed]
-    assert merged.interaction_count == 1
+    merged_into = CustomerMergedInto(**_merge_fields(absorbed, survivor))
+    unmerge_id, merge_id = uuid4(), uuid4()
+    restored = CustomerRestored(
+        **_envelope(200),
+        customer_id=absorbed,
+        survivor_id=survivor,
+        merge_event_id=merge_id,
+        unmerge_event_id=unmerge_id,
+        returned_identities=(PHONE,),
+        actor="staff:kim",
+    )
+    card = _fold(absorbed, [(1, _interaction("chat", 0)), (2, merged_into), (5, restored)])
+    assert card.merged_into is None
+    assert [(m.kind, m.other_customer_id, m.merge_event_id, m.actor) for m in card.merge_history] == [
+        ("merged_into", survivor, None, None),
+        ("restored", survivor, merge_id, "staff:kim"),
+    ]
+    unmerged = CustomerUnmerged(
+        **_envelope(200),
+        customer_id=survivor,
+        restored_id=absorbed,
+        merge_event_id=merge_id,
+        returned_identities=(PHONE,),
+        actor="staff:kim",
+        reason="two people",
+    )
+    ours = _fold(survivor, [(3, _interaction("email", 0)), (4, unmerged)])
+    assert [(m.kind, m.other_customer_id, m.identities) for m in ours.merge_history] == [
+        ("unmerged", absorbed, [PHONE.key])
+    ]
+    assert ours.interaction_count == 1
+
+
+def test_each_identity_shows_its_source_channel_and_first_and_last_seen_even_out_of_order() -> None:
+    customer = uuid4()
+    staff_link = _linked(customer, HANDLE, 0).model_copy(update={"rule": "staff"})
+    card = _fold(
+        customer,
+        [
+            (1, _linked(customer, EMAIL, 5)),
+            (2, _interaction("chat", 5, identities=(EMAIL,))),
+            (3, _interaction("email", 2, identities=(EMAIL,))),  # delivered late: the earliest contact
+            (4, _interaction("social", 9, identities=(EMAIL,))),
+            (5, staff_link),
+            (6, _interaction("chat", 7, identities=(HANDLE,))),
+        ],
+    )
+    email, handle = card.identities
+    assert (email.source, email.first_seen_at, email.last_seen_at) == ("email", _at(2), _at(9))
+    assert (handle.source, handle.first_seen_at, handle.last_seen_at) == ("staff", _at(7), _at(7))

@@ -193,7 +193,9 @@ class FakeStore:
 
     calls: list[InteractionEvent] = field(default_factory=list)
 
-    async def record_interactions(self, pool: object, events: Sequence[InteractionEvent]) -> list[Recorded]:
+    async def record_interactions(
+        self, pool: object, events: Sequence[InteractionEvent], rules: object = None
+    ) -> list[Recorded]:
         recorded = []
         for event in events:
             self.calls.append(event)

@@ -217,6 +217,7 @@ def test_square_docs_completed_refund_is_a_refund_linked_to_its_payment() -> Non
     assert event.event_id == event_id_for("square", f"refund:{DOCS_REFUND_ID}")
     assert event.refund_id == DOCS_REFUND_ID
     assert event.order_id == "KkAkhdMsgzn59SM8A89WgKwekxLZY"  # the payment: the purchase's message id
+    assert event.payment_id == "KkAkhdMsgzn59SM8A89WgKwekxLZY"
     assert event.amount == Money(amount=Decimal("10.00"), currency="USD")
     assert event.sender.identities == (
         Identity(
@@ -436,6 +437,17 @@ def test_shopify_refund_becomes_a_refund_of_its_successful_transactions_on_the_o
     assert event.sender.identities == (ORDER_IDENTITY,)
     assert event.occurred_at == datetime(2025, 6, 10, 8, 5, 1, tzinfo=timezone(timedelta(hours=-4)))
     assert event.summary == "Refund on order 820982911946154508: 1 x IPod Nano - 8GB"
+    assert event.payment_id is None  # paid back through two transactions: no single payment
+
+
+def test_shopify_refund_through_one_transaction_names_it_as_the_payment() -> None:
+    document = json.loads(SHOPIFY_REFUND_LITERAL)
+    document["transactions"] = [t for t in document["transactions"] if t["parent_id"] == 801038806]
+
+    [event] = _refund_translator()(json.dumps(document).encode(), **CONTEXT)
+
+    assert isinstance(event, RefundRecorded)
+    assert (event.payment_id, event.amount.amount) == ("801038806", Decimal("41.94"))
 
 
 def test_shopify_order_carries_the_identity_its_refunds_are_attributed_to() -> None:

@@ -10,15 +10,17 @@ from pydantic import ValidationError
 
 from contracts import BlobRef, Envelope, RecordingStored, RecordingUnavailable, customer_stream, parse_event
 from plumbing.eventstore import RecordedEvent
-from services.recordings.decide import (
+from services.media.download import classify
+from services.media.hosts import is_allowed
+from services.media.recordings import (
     call_to_fetch,
     not_found_is_final,
     outcome_id,
     recording_stored,
     recording_unavailable,
 )
-from services.recordings.fetch import classify, is_allowed, media_url
-from services.recordings.settings import RecordingsSettings
+from services.media.settings import MediaSettings
+from services.media.twilio import media_url
 from tests.support.calls import ACCOUNT_SID, call_recorded
 from tests.support.events import identity_linked
 
@@ -136,7 +138,7 @@ def _no_twilio_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_without_twilio_credentials_the_settings_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HUB_PG_DSN", "postgresql://x@127.0.0.1/x")
-    settings = RecordingsSettings()
+    settings = MediaSettings()
     assert settings.credentials() is None
     assert settings.recording_media_format == "mp3"
 
@@ -145,10 +147,10 @@ def test_an_api_key_is_preferred_to_the_auth_token_and_never_shown(monkeypatch: 
     monkeypatch.setenv("HUB_PG_DSN", "postgresql://x@127.0.0.1/x")
     monkeypatch.setenv("HUB_TWILIO_ACCOUNT_SID", ACCOUNT_SID)
     monkeypatch.setenv("HUB_TWILIO_AUTH_TOKEN", "token-value")
-    assert RecordingsSettings().credentials() is not None
+    assert MediaSettings().credentials() is not None
     monkeypatch.setenv("HUB_TWILIO_API_KEY_SID", "SK" + "f" * 32)
     monkeypatch.setenv("HUB_TWILIO_API_KEY_SECRET", "key-secret-value")
-    settings = RecordingsSettings()
+    settings = MediaSettings()
     credentials = settings.credentials()
     assert credentials is not None
     assert credentials[0] == "SK" + "f" * 32
@@ -160,4 +162,4 @@ def test_half_a_credential_pair_is_refused(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("HUB_PG_DSN", "postgresql://x@127.0.0.1/x")
     monkeypatch.setenv("HUB_TWILIO_API_KEY_SID", "SK" + "f" * 32)
     with pytest.raises(ValidationError):
-        RecordingsSettings()
+        MediaSettings()

@@ -1,4 +1,9 @@
-"""Identity resolution by exact match: who an interaction belongs to, what is linked, what merges."""
+"""Identity resolution by exact match: who an interaction belongs to, what is linked, what merges.
+
+These are the tests of the resolver from before rules existed, unchanged but for the shape of
+``owners`` (several customers per identity) and the rule now named on a merge: they prove that the
+default rules resolve exactly as before.
+"""
 
 from __future__ import annotations
 
@@ -18,9 +23,9 @@ LOYALTY = normalise_identity(IdentityKind.LOYALTY, "card-9")
 NEW = UUID("00000000-0000-0000-0000-00000000000a")
 
 
-def _owners(**by_identity: UUID) -> dict[str, UUID]:
+def _owners(**by_identity: UUID) -> dict[str, tuple[UUID, ...]]:
     names = {"email": EMAIL, "phone": PHONE, "handle": HANDLE, "loyalty": LOYALTY}
-    return {names[name].key: customer for name, customer in by_identity.items()}
+    return {names[name].key: (customer,) for name, customer in by_identity.items()}
 
 
 def test_a_sender_nobody_knows_becomes_a_new_customer_with_all_identities_linked() -> None:
@@ -58,7 +63,7 @@ def test_identities_of_two_customers_merge_them_and_the_older_survives() -> None
     )
     assert resolution.customer_id == older
     assert not resolution.is_new_customer
-    assert resolution.merges == (Merge(absorbed=younger, shared=(EMAIL, PHONE)),)
+    assert resolution.merges == (Merge(absorbed=younger, shared=(EMAIL, PHONE), rule="auto:email"),)
     assert resolution.new_links == (HANDLE,)
 
 
@@ -97,8 +102,8 @@ def test_identities_of_three_customers_give_two_merges_into_the_oldest() -> None
     )
     assert resolution.customer_id == oldest
     assert resolution.merges == (
-        Merge(absorbed=middle, shared=(PHONE, HANDLE)),
-        Merge(absorbed=youngest, shared=(EMAIL, PHONE)),
+        Merge(absorbed=middle, shared=(PHONE, HANDLE), rule="auto:handle"),
+        Merge(absorbed=youngest, shared=(EMAIL, PHONE), rule="auto:email"),
     )
     assert resolution.new_links == ()
 
@@ -126,7 +131,7 @@ def test_duplicate_identities_appear_once_in_a_merge_and_in_the_links() -> None:
         {older: 1, younger: 2},
         new_customer_id=NEW,
     )
-    assert resolution.merges == (Merge(absorbed=younger, shared=(EMAIL, PHONE)),)
+    assert resolution.merges == (Merge(absorbed=younger, shared=(EMAIL, PHONE), rule="auto:phone"),)
     assert resolution.new_links == (HANDLE,)
 
 

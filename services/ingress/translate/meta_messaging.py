@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from contracts import Direction, IdentityKind, Sender, SocialMessageReceived
+from contracts import Direction, IdentityKind, MediaRef, Sender, SocialMessageReceived
 from services.ingress.errors import IgnoredDelivery, InvalidPayload
 from services.ingress.translate import meta_comments
 from services.ingress.translate._common import (
@@ -35,6 +35,7 @@ from services.ingress.translate._common import (
     sender_identities,
 )
 from services.ingress.translate._epoch import unix_millis
+from services.ingress.translate._media import kept, media_ref
 
 
 class Platform(NamedTuple):
@@ -49,6 +50,9 @@ PLATFORMS: dict[str, Platform] = {
 }
 MESSENGER = PLATFORMS["page"]
 INSTAGRAM = PLATFORMS["instagram"]
+#: Attachment types that are a file on Meta's CDN (a sticker is an ``image`` with a ``sticker_id``).
+#: Shares, reels, story mentions, templates and fallbacks link to content that is not the message's own.
+FILE_TYPES = ("image", "video", "audio", "file")
 
 
 def translate(
@@ -111,4 +115,17 @@ def _event(
             direction=Direction.OUTBOUND if outbound else Direction.INBOUND,
             network=platform.network,
             conversation_id=scoped_id,  # the thread between this person and the page or account
+            media=_media(message),
         )
+
+
+def _media(message: Node) -> tuple[MediaRef, ...]:
+    """``attachments[].payload.url`` of file attachments: signed CDN links that expire, fetched soon."""
+    refs: list[MediaRef | None] = []
+    for attachment in message.child("attachments").items():
+        kind = attachment.child("type").optional_text()
+        payload = attachment.child("payload")
+        if kind not in FILE_TYPES or payload.is_missing():
+            continue
+        refs.append(media_ref(kind, url=payload.child("url").optional_text()))
+    return kept(refs)

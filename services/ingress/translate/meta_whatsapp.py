@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from contracts import IdentityKind, Sender, SocialMessageReceived
+from contracts import IdentityKind, MediaRef, Sender, SocialMessageReceived
 from services.ingress.errors import InvalidPayload
 from services.ingress.translate._common import (
     IdentityCandidate,
@@ -22,10 +22,13 @@ from services.ingress.translate._common import (
     sender_identities,
     summarise,
 )
+from services.ingress.translate._media import kept, media_ref
 
 PROVIDER = "meta_whatsapp"
 NETWORK = "whatsapp"
 _OBJECT = "whatsapp_business_account"
+#: Message types whose object names an uploaded file by media ``id`` (fetched from the Graph API).
+MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
 
 
 def translate(
@@ -93,7 +96,27 @@ def _event(
             summary=_summary(message),
             network=NETWORK,
             conversation_id=wa_id,
+            media=_media(message),
         )
+
+
+def _media(message: Node) -> tuple[MediaRef, ...]:
+    """The media ``id`` of an image, video, audio, document or sticker message, with its declared type
+    and (documents) file name; the URL comes later from ``GET /<media id>``, as it expires in minutes."""
+    kind = message.required("type").text()
+    if kind not in MEDIA_TYPES or message.child(kind).is_missing():
+        return ()
+    media = message.required(kind)
+    return kept(
+        [
+            media_ref(
+                kind,
+                media_id=media.child("id").optional_ident(),
+                content_type=media.child("mime_type").optional_text(),
+                filename=media.child("filename").optional_text(),
+            )
+        ]
+    )
 
 
 def _unix_time(node: Node) -> datetime:

@@ -56,6 +56,8 @@ def translate(
                     _order(order_id),
                 ),
                 display_name=_customer_name(customer),
+                email_marketing=_consent(customer, "email_marketing_consent", "accepts_marketing"),
+                sms_marketing=_consent(customer, "sms_marketing_consent"),
             ),
             summary=_summary(order, lines),
             order_id=order_id,
@@ -117,6 +119,19 @@ def _customer_name(customer: Node) -> str | None:
         return None
     parts = [customer.child(key).optional_text() for key in ("first_name", "last_name")]
     return clip(" ".join(part for part in parts if part), 200) or None
+
+
+def _consent(customer: Node, consent: str, legacy: str | None = None) -> bool | None:
+    """Marketing consent from the customer record: ``<consent>.state`` (``subscribed`` or not), else
+    the legacy boolean; None when Shopify said neither (or a state that is no answer, like ``pending``)."""
+    if customer.is_missing():
+        return None
+    record = customer.child(consent)
+    state = None if record.is_missing() else record.child("state").value
+    if isinstance(state, str):
+        return {"subscribed": True, "not_subscribed": False, "unsubscribed": False}.get(state.lower())
+    given = customer.child(legacy).value if legacy else None
+    return given if isinstance(given, bool) else None
 
 
 def _payment(order: Node, total: Money) -> Payment:

@@ -70,7 +70,8 @@ def translate(
     refund = load_json(raw)
     order_id = refund.required("order_id").ident()
     message_id = _message_id(refund, webhook_id)
-    amount = _amount(refund)
+    paid = _paid(refund)
+    amount = _amount(paid)
     lines = tuple(_line(item, amount.currency) for item in refund.child("refund_line_items").items())
     occurred = refund.child("processed_at")
     occurred = refund.required("created_at") if occurred.is_missing() else occurred
@@ -94,6 +95,7 @@ def translate(
             amount=amount,
             lines=lines,
             reason=clip(refund.child("note").optional_text(), 1000),
+            payment_id=_refunded_transaction(paid),
         )
     return [event]
 
@@ -108,8 +110,8 @@ def _message_id(refund: Node, webhook_id: str | None) -> str:
     return f"webhook:{fallback}"
 
 
-def _amount(refund: Node) -> Money:
-    """The sum of the successful ``refund`` transactions, which must share one currency."""
+def _paid(refund: Node) -> list[Node]:
+    """The successful ``refund`` transactions; :class:`IgnoredDelivery` when none moved money."""
     paid = [
         t
         for t in refund.child("transactions").items()
@@ -117,6 +119,18 @@ def _amount(refund: Node) -> Money:
     ]
     if not paid:
         raise IgnoredDelivery("shopify refund has no successful refund transaction: it moved no money")
+    return paid
+
+
+def _refunded_transaction(paid: list[Node]) -> str | None:
+    """The transaction (``parent_id``) the refund paid back through, when all of its transactions name
+    the same one."""
+    parents = {t.child("parent_id").optional_ident() for t in paid}
+    return parents.pop() if len(parents) == 1 else None
+
+
+def _amount(paid: list[Node]) -> Money:
+    """The sum of the successful ``refund`` transactions, which must share one currency."""
     currencies = {t.required("currency").text().upper() for t in paid}
     if len(currencies) != 1:
         raise InvalidPayload("field transactions: refund transactions are in more than one currency")

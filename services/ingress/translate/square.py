@@ -144,6 +144,7 @@ def _refund(refund: Node, received_at: datetime, correlation_id: str, default_re
             refund_id=refund_id,
             amount=_money(refund.required("amount_money")),
             reason=clip(refund.child("reason").optional_text(), 1000),
+            payment_id=payment_id,
         )
 
 

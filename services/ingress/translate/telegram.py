@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from contracts import ChatMessageReceived, Direction, IdentityKind, Sender
+from contracts import ChatMessageReceived, Direction, IdentityKind, MediaRef, Sender
 from services.ingress.errors import IgnoredDelivery, InvalidPayload
 from services.ingress.translate._common import (
     IdentityCandidate,
@@ -38,6 +38,7 @@ from services.ingress.translate._common import (
     summarise,
 )
 from services.ingress.translate._epoch import unix_seconds
+from services.ingress.translate._media import kept, media_ref
 
 PROVIDER = "telegram"
 BUSINESS_KINDS = ("business_message", "edited_business_message")
@@ -64,6 +65,9 @@ _CONTENT = (
     "story",
     "invoice",
 )
+#: Content that is a file the bot can fetch with ``getFile`` (``photo`` is a list of sizes of one image).
+#: An animation also comes as ``document`` with the same ``file_id``: it is referenced once.
+_FILES = ("photo", "video", "animation", "audio", "document", "voice", "video_note", "sticker")
 #: Service messages: something happened in the chat, nobody wrote anything.
 _SERVICE = (
     "new_chat_members",
@@ -156,6 +160,7 @@ def _message_event(
             summary=summary,
             conversation_id=f"business:{chat_id}" if kind in BUSINESS_KINDS else chat_id,
             direction=direction,
+            media=_media(message),
         )
 
 
@@ -235,7 +240,11 @@ def _sender(user: Node, default_region: str, phone: str | None = None) -> Sender
         default_region,
     )
     with contract_errors("telegram sender"):  # a name with a NUL character is refused here
-        return Sender(identities=identities, display_name=clip(name or None, 200))
+        return Sender(
+            identities=identities,
+            display_name=clip(name or None, 200),
+            language=clip(user.child("language_code").optional_text(), 35),  # the user's app language
+        )
 
 
 def _own_phone(message: Node, user: Node) -> str | None:
@@ -248,6 +257,36 @@ def _own_phone(message: Node, user: Node) -> str | None:
     if owner is None or phone is None or owner != user.required("id").ident():
         return None
     return phone if phone.startswith("+") else "+" + phone
+
+
+def _media(message: Node) -> tuple[MediaRef, ...]:
+    """The files of the message by ``file_id`` (fetched later with ``getFile``); of a photo, its
+    largest size."""
+    refs: list[MediaRef | None] = []
+    for kind in _FILES:
+        node = message.child(kind)
+        if kind == "photo":
+            sizes = node.items()
+            if not sizes:
+                continue
+            node = max(sizes, key=_pixels)
+        if node.is_missing():
+            continue
+        refs.append(
+            media_ref(
+                kind,
+                media_id=node.child("file_id").optional_text(),
+                content_type=node.child("mime_type").optional_text(),
+                size=node.child("file_size"),
+                filename=node.child("file_name").optional_text(),
+            )
+        )
+    return kept(refs)
+
+
+def _pixels(size: Node) -> int:
+    width, height = size.child("width").value, size.child("height").value
+    return width * height if isinstance(width, int) and isinstance(height, int) else 0
 
 
 def _summary(message: Node) -> str:

@@ -27,7 +27,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from contracts import Direction, IdentityKind, Sender, SocialMessageReceived
+from contracts import Direction, IdentityKind, MediaRef, Sender, SocialMessageReceived
 from services.ingress.errors import IgnoredDelivery, InvalidPayload
 from services.ingress.translate._common import (
     IdentityCandidate,
@@ -40,6 +40,7 @@ from services.ingress.translate._common import (
     summarise,
 )
 from services.ingress.translate._epoch import unix_seconds
+from services.ingress.translate._media import kept, media_ref
 
 PROVIDER = "vk"
 NETWORK = "vk"
@@ -89,6 +90,7 @@ def _message(message: Node, context: _Context, *, community_may_write: bool = Fa
         unix_seconds(message.required("date")),
         message_summary(message),
         context,
+        _media(message),
     )
 
 
@@ -104,6 +106,7 @@ def _edit(message: Node, context: _Context) -> SocialMessageReceived:
         unix_seconds(update_time),
         summarise(f"[edited] {message_summary(message)}"),
         context,
+        _media(message),
     )
 
 
@@ -141,6 +144,7 @@ def _wall_reply(comment: Node, context: _Context) -> SocialMessageReceived:
         unix_seconds(comment.required("date")),
         message_summary(comment),
         context,
+        _media(comment),
     )
 
 
@@ -160,6 +164,7 @@ def _event(
     occurred_at: datetime,
     summary: str,
     context: _Context,
+    media: tuple[MediaRef, ...],
 ) -> SocialMessageReceived:
     with contract_errors("vk notification"):
         return SocialMessageReceived(
@@ -179,4 +184,61 @@ def _event(
             direction=direction,
             network=NETWORK,
             conversation_id=conversation,
+            media=media,
         )
+
+
+def _media(message: Node) -> tuple[MediaRef, ...]:
+    """The files among ``attachments``, by the URL VK serves them at (public links, no token needed).
+
+    Photos (their largest size), documents, voice messages (``audio_message``, the MP3 link), stickers
+    (largest image) and graffiti. Videos and music have no file link in a notification (they need
+    ``video.get``/``audio`` API calls with a user token) and are left out.
+    """
+    refs: list[MediaRef | None] = []
+    for attachment in message.child("attachments").items():
+        kind = attachment.child("type").optional_text()
+        if kind is None or attachment.child(kind).is_missing():
+            continue
+        body = attachment.child(kind)
+        media_id = _vk_media_id(kind, body)
+        if kind == "photo":
+            refs.append(media_ref(kind, media_id=media_id, url=_largest_url(body.child("sizes"))))
+        elif kind == "doc":
+            refs.append(
+                media_ref(
+                    kind,
+                    media_id=media_id,
+                    url=body.child("url").optional_text(),
+                    size=body.child("size"),
+                    filename=body.child("title").optional_text(),
+                )
+            )
+        elif kind == "audio_message":
+            url = body.child("link_mp3").optional_text()
+            refs.append(media_ref(kind, media_id=media_id, url=url, content_type="audio/mpeg"))
+        elif kind == "sticker":
+            refs.append(media_ref(kind, media_id=media_id, url=_largest_url(body.child("images"))))
+        elif kind == "graffiti":
+            refs.append(media_ref(kind, media_id=media_id, url=body.child("url").optional_text()))
+    return kept(refs)
+
+
+def _vk_media_id(kind: str, body: Node) -> str | None:
+    """VK's own notation, ``<type><owner>_<id>`` (``photo-218370125_457239017``), when both are given."""
+    owner, item = body.child("owner_id").value, body.child("id").value
+    if isinstance(owner, int) and isinstance(item, int):
+        return f"{kind}{owner}_{item}"
+    return None
+
+
+def _largest_url(sizes: Node) -> str | None:
+    """The URL of the biggest of a photo's ``sizes`` (or a sticker's ``images``), by pixel count."""
+    best: tuple[int, str] | None = None
+    for size in sizes.items():
+        url = size.child("url").optional_text()
+        width, height = size.child("width").value, size.child("height").value
+        pixels = width * height if isinstance(width, int) and isinstance(height, int) else 0
+        if url is not None and (best is None or pixels > best[0]):
+            best = (pixels, url)
+    return None if best is None else best[1]

@@ -1,0 +1,201 @@
+"""``python -m bench``: every figure of the hub in one run, against a private Kafka and PostgreSQL.
+
+Prints a table and writes JSON (``--json``). Ceilings are measured in the same run, so each ratio holds
+on a busy machine. ``--quick`` is the smoke size (seconds, not minutes); the defaults are the full run.
+Nothing of the shared local stack is touched: the run starts its own broker and cluster on free ports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import resource
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import ceilings, live, stored
+from bench.private_stack import PrivateStack, free_port, private_stack
+from bench.profile import Profile, Sampler
+from bench.report import Figures, table
+from bench.scratch_database import scratch_database
+from contracts import InteractionEvent
+from hub import deployment
+from hub.local_secrets import LocalSecrets
+from hub.stack.paths import repo_root
+from hub.stack.processes import process_status
+from plumbing.logging import configure_logging
+from tests.support.deployables import RunningHub
+from tests.support.traffic import TrafficPlan, generate, stored_events
+
+LIVE = ("timeline", "projections", "ingress", "api")
+RESULTS = repo_root() / ".state" / "bench-results.json"
+
+
+def _options(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smoke sizes: a few seconds per figure")
+    parser.add_argument("--seconds", type=float, help="duration of each load phase (default 20, quick 3)")
+    parser.add_argument("--e2e-seconds", type=float, help="end-to-end duration (default 60, quick 4)")
+    parser.add_argument("--rebuild-events", type=int, help="stored events to rebuild (default 1,000,000)")
+    parser.add_argument("--customers", type=int, help="customers in the store (default 100,000)")
+    parser.add_argument("--concurrency", type=int, default=16, help="closed-loop HTTP clients")
+    parser.add_argument("--profile", action="store_true", help="py-spy the ingress and the card rebuild")
+    parser.add_argument("--json", type=Path, default=RESULTS, help="where to write JSON (%(default)s)")
+    options = parser.parse_args(argv)
+    quick = options.quick
+    options.seconds = options.seconds or (3.0 if quick else 20.0)
+    options.e2e_seconds = options.e2e_seconds or (4.0 if quick else 60.0)
+    options.rebuild_events = options.rebuild_events or (2_000 if quick else 1_000_000)
+    options.customers = options.customers or (1_000 if quick else 100_000)
+    return options
+
+
+def _policy_without_rate_limits(folder: Path) -> Path:
+    """The shipped access policy with every rate limit lifted: the bench measures the API, not its limiter."""
+    text = (repo_root() / "deploy" / "access-policy.toml").read_text()
+    path = folder / "access-policy.toml"
+    path.write_text(re.sub(r'rate_limit = "[^"]*"', 'rate_limit = "100000000/minute"', text))
+    return path
+
+
+def _peak_rss_mb(pid: int | None) -> float | None:
+    if pid is None:
+        return None
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+def _memory(hub: RunningHub, stack: PrivateStack) -> dict[str, float | None]:
+    memory = {name: _peak_rss_mb(process_status(name, hub.run_dir).pid) for name in LIVE}
+    memory["kafka"] = _peak_rss_mb(stack.kafka.status().pid)
+    memory["postgres (postmaster)"] = _peak_rss_mb(stack.postgres.pid())
+    return memory
+
+
+@dataclass
+class Run:
+    """One benchmark run: its options, private stack, scratch folder, and what it has measured so far."""
+
+    options: argparse.Namespace
+    stack: PrivateStack
+    work: Path
+    secrets: LocalSecrets = field(default_factory=LocalSecrets.generate)
+    figures: Figures = field(default_factory=Figures)
+    profiles: list[Profile] = field(default_factory=list)
+
+    def hub(self, dsn: str, name: str) -> RunningHub:
+        ports = deployment.Ports(free_port(), free_port())
+        return RunningHub(self.stack.infra, dsn, self.work / name, secrets=self.secrets, ports=ports)
+
+    def sampler(self, name: str, pid: int | None, seconds: float) -> Sampler | None:
+        return Sampler(name, pid, seconds, self.work) if self.options.profile and pid else None
+
+    def keep(self, sampler: Sampler | None) -> None:
+        if sampler is not None and (found := sampler.result()) is not None:
+            self.profiles.append(found)
+
+    def ceilings(self, sample: list[InteractionEvent]) -> None:
+        """The same payloads by the raw client, the same rows by COPY, the same framework doing nothing."""
+        bodies = [event.model_dump_json().encode() for event in sample]
+        self.figures.note("payload_bytes_mean", round(sum(map(len, bodies)) / len(bodies)))
+        bootstrap, server = self.stack.infra.kafka_bootstrap, self.stack.infra.pg_dsn
+        self.figures.ceiling("kafka_produce", asyncio.run(ceilings.kafka_produce(bootstrap, bodies)))
+        with scratch_database(server) as scratch:
+            self.figures.ceiling("postgres_copy", ceilings.postgres_copy(scratch, sample))
+        seconds, concurrency = self.options.seconds, self.options.concurrency
+        self.figures.ceiling("http_empty", ceilings.http_empty(self.work, seconds, concurrency))
+
+    def live(self, cursor: live.Cursor) -> None:
+        """Ingest, ack latency, end to end and lag, against every deployable of the write and read path."""
+        options, figures = self.options, self.figures
+        with scratch_database(self.stack.infra.pg_dsn) as dsn:
+            hub = self.hub(dsn, "live")
+            hub.start(*LIVE)
+            try:
+                sampler = self.sampler("ingress", process_status("ingress", hub.run_dir).pid, options.seconds)
+                saturation = live.ingest(hub, cursor, options.seconds, options.concurrency)
+                self.keep(sampler)
+                figures.rate("ingest_webhooks_per_s", saturation.rate, "http_empty", saturation)
+                half = live.ack_latency(hub, cursor, saturation.rate / 2, options.seconds)
+                figures.latency("ack_latency_at_half_saturation", half, saturation.rate / 2)
+                e2e_rate, e2e = live.end_to_end(hub, cursor, options.e2e_seconds, options.concurrency)
+                figures.rate("end_to_end_events_per_s", e2e_rate, "postgres_copy", e2e)
+                figures.note("end_to_end_seconds", options.e2e_seconds)
+                figures.lag(live.projection_lag(hub, cursor, min(1_000.0, e2e_rate / 2), options.seconds))
+                figures.memory.update(_memory(hub, self.stack))
+            finally:
+                hub.stop()
+
+    def stored(self) -> None:
+        """Seed a big history, rebuild both projections from it, then read it through the API."""
+        options, figures = self.options, self.figures
+        with scratch_database(self.stack.infra.pg_dsn) as dsn:
+            plan = TrafficPlan(
+                seed=12, customers=options.customers, deliveries=options.rebuild_events, cover_all=True
+            )
+            count, rate = asyncio.run(stored.seed(dsn, stored_events(plan, self.secrets)))
+            figures.note("stored_events", count)
+            figures.rate("seed_store_events_per_s", rate, "postgres_copy")
+            figures.ceiling("global_log_read", asyncio.run(stored.read_log(dsn)))
+            sampler = self.sampler("card-rebuild", os.getpid(), 3 if options.quick else 30)
+            _, card_rate = stored.card_rebuild(dsn)
+            self.keep(sampler)
+            figures.rate("rebuild_card_events_per_s", card_rate, "global_log_read")
+            _, pipeline_rate = stored.pipeline_rebuild(dsn)
+            figures.rate("rebuild_pipeline_events_per_s", pipeline_rate, "global_log_read")
+            reader = self.hub(dsn, "read")
+            reader.start("api")
+            try:
+                figures.note("customers", options.customers)
+                for route, outcome in stored.read_api(reader, options.seconds, options.concurrency).items():
+                    name = f"read_{route}_requests_per_s"
+                    figures.rate(name, outcome.rate, "http_empty", outcome, p99=True)
+                figures.memory["api (read bench)"] = _peak_rss_mb(process_status("api", reader.run_dir).pid)
+            finally:
+                reader.stop()
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    options = _options(argv)
+    configure_logging("bench", "WARNING")
+    started = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="hub-bench-"))
+    os.environ["HUB_ACCESS_POLICY_FILE"] = str(_policy_without_rate_limits(work))
+    os.environ.setdefault("HUB_TEST_LOG_LEVEL", "INFO")
+    with private_stack("hub-bench-") as stack:
+        run = Run(options, stack, work)
+        phases = 3 * options.seconds + options.e2e_seconds
+        plan = TrafficPlan(
+            seed=11, customers=min(options.customers, 20_000), deliveries=int(phases * 600) + 2_000
+        )
+        traffic = generate(plan, run.secrets)
+        run.ceilings([event for delivery in traffic.deliveries[:3_000] for event in delivery.events])
+        run.live(live.Cursor(traffic))
+        run.stored()
+    run.figures.memory["bench (load + rebuilds)"] = round(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+    )
+    shutil.rmtree(work, ignore_errors=True)  # logs of a failed run stay for a look
+    run.figures.note("run_seconds", round(time.monotonic() - started))
+    result = run.figures.as_json(options, run.profiles)
+    options.json.parent.mkdir(parents=True, exist_ok=True)
+    options.json.write_text(json.dumps(result, indent=2))
+    print(table(result))
+    print(f"JSON written to {options.json}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""Figures of the running hub: ingest at saturation, ack latency at half of it, end to end, projection lag."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import httpx
+import psycopg
+
+from bench.load import Outcome, paced, saturate, webhook_requests
+from contracts import event_id_for
+from hub import samples
+from hub.demo import Webhook
+from services.ingress.verify import sign_hex
+from tests.support.deployables import RunningHub
+from tests.support.traffic import Traffic
+
+
+@dataclass
+class Cursor:
+    """Hands out each generated delivery once: a redelivery would not be new work for the hub."""
+
+    traffic: Traffic
+    next: int = 0
+
+    def take(self, count: int) -> list[Webhook]:
+        taken = self.traffic.deliveries[self.next : self.next + count]
+        self.next += len(taken)
+        if len(taken) < count:
+            raise RuntimeError("the generated traffic ran out: generate more deliveries for this duration")
+        return [delivery.webhook for delivery in taken]
+
+
+def count(dsn: str, query: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(query).fetchone()
+    return int(row[0]) if row else 0
+
+
+STORED = "SELECT count(*) FROM events WHERE event_type LIKE 'interaction.%'"
+PROJECTED = "SELECT count(*) FROM card_timeline"
+
+
+def wait_projected(dsn: str, target: int, timeout_s: float) -> float:
+    """Poll until the card timeline holds ``target`` rows; returns when (monotonic)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if count(dsn, PROJECTED) >= target:
+            return time.monotonic()
+        time.sleep(0.05)
+    raise TimeoutError(f"the card projection did not reach {target} rows in {timeout_s:.0f} s")
+
+
+def settle(dsn: str, timeout_s: float) -> int:
+    """Wait until everything stored is projected and nothing new arrives; returns the row count."""
+    deadline = time.monotonic() + timeout_s
+    last = -1
+    while time.monotonic() < deadline:
+        stored, projected = count(dsn, STORED), count(dsn, PROJECTED)
+        if stored == projected == last:
+            return projected
+        last = projected if stored == projected else -1
+        time.sleep(1.0)
+    raise TimeoutError("the hub did not settle")
+
+
+def ingest(hub: RunningHub, cursor: Cursor, seconds: float, concurrency: int) -> Outcome:
+    """Closed loop against the ingress: webhooks/s answered 2xx (Kafka has them)."""
+    requests = webhook_requests(hub.ports.ingress_url, cursor.take(_budget(cursor, seconds)))
+    outcome = asyncio.run(saturate(requests, seconds=seconds, concurrency=concurrency, count_events=True))
+    cursor.next -= len(requests) - outcome.ok - sum(outcome.failed.values())  # unsent ones stay available
+    return outcome
+
+
+def _budget(cursor: Cursor, seconds: float) -> int:
+    return min(len(cursor.traffic.deliveries) - cursor.next, int(seconds * 3000))
+
+
+def ack_latency(hub: RunningHub, cursor: Cursor, rate: float, seconds: float) -> Outcome:
+    """Open loop at ``rate`` webhooks/s: the latency a provider sees."""
+    requests = webhook_requests(hub.ports.ingress_url, cursor.take(int(rate * seconds)))
+    return asyncio.run(paced(requests, rate=rate, seconds=seconds))
+
+
+def end_to_end(hub: RunningHub, cursor: Cursor, seconds: float, concurrency: int) -> tuple[float, Outcome]:
+    """Events/s from the first webhook sent to the last of their events on a card, over ``seconds``."""
+    before = settle(hub.dsn, 600)
+    started = time.monotonic()
+    outcome = ingest(hub, cursor, seconds, concurrency)
+    done = wait_projected(hub.dsn, before + outcome.accepted_events, 600)
+    return outcome.accepted_events / (done - started), outcome
+
+
+async def _probe(client: httpx.AsyncClient, hub: RunningHub, n: int, lags: dict[UUID, float]) -> None:
+    """Send one new person's chat message, then poll the lookup API until their card answers."""
+    person = samples.sample_person(f"lag-probe-{n}")
+    message_id = f"lag-probe-{n}"
+    body = samples.chat_message(person, message_id, "probe")
+    headers = {"X-Hub-Signature-256": sign_hex(body, hub.secrets.widget), "Content-Type": "application/json"}
+    answer = await client.post(hub.ports.ingress_url + "/webhooks/chat/widget", content=body, headers=headers)
+    if not answer.is_success:
+        return
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = await client.get(
+            f"{hub.ports.api_url}/v1/customers", params={"email": person.email}, headers=hub.api_headers
+        )
+        if found.status_code == 200 and found.json()["items"]:
+            lags[event_id_for("widget", message_id)] = time.time()
+            return
+        await asyncio.sleep(0.01)
+
+
+async def _lag_run(hub: RunningHub, cursor: Cursor, rate: float, seconds: float) -> dict[UUID, float]:
+    lags: dict[UUID, float] = {}
+    requests = webhook_requests(hub.ports.ingress_url, cursor.take(int(rate * seconds)))
+    async with httpx.AsyncClient(timeout=30) as client:
+        background = asyncio.ensure_future(paced(requests, rate=rate, seconds=seconds))
+        probes = []
+        started = time.monotonic()
+        n = 0
+        while time.monotonic() - started < seconds:
+            probes.append(asyncio.ensure_future(_probe(client, hub, n, lags)))
+            n += 1
+            await asyncio.sleep(0.2)
+        await asyncio.gather(background, *probes)
+    return lags
+
+
+def projection_lag(hub: RunningHub, cursor: Cursor, rate: float, seconds: float) -> dict[str, float]:
+    """Appended (the store's ``recorded_at``) → visible through the read API, at a steady ``rate``."""
+    seen = asyncio.run(_lag_run(hub, cursor, rate, seconds))
+    with psycopg.connect(hub.dsn) as conn:
+        rows = conn.execute(
+            "SELECT event_id, recorded_at FROM events WHERE event_id = ANY(%s)", (list(seen),)
+        ).fetchall()
+    appended: dict[UUID, datetime] = {row[0]: row[1] for row in rows}
+    lags = sorted(max(0.0, seen[i] - at.timestamp()) * 1000 for i, at in appended.items())
+    if len(lags) < 2:
+        return {"rate": rate, "samples": len(lags), "p50_ms": float("nan"), "p99_ms": float("nan")}
+    cuts = statistics.quantiles(lags, n=100, method="inclusive")
+    return {"rate": rate, "samples": len(lags), "p50_ms": cuts[49], "p99_ms": cuts[98]}

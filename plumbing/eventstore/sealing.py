@@ -1,0 +1,359 @@
+"""Crypto-shredding at the event store seam: personal fields are sealed with a per-customer key.
+
+Why here: the hash chain is computed by the database over the stored row, so sealing before the insert
+makes the chain cover ciphertext; destroying a customer's key later erases their personal data without
+touching a single event, and ``hub audit verify`` stays green. Every read function of the PostgreSQL
+adapter opens the rows it returns, so projections, re-folds, replays and exports of readable data work
+unchanged; a field whose key is destroyed reads as :data:`contracts.personal.ERASED`.
+
+* Which fields are personal: :mod:`contracts.personal` (explicit per event type).
+* Whose key: the customer of the stream (``customer-<uuid>``), else the ``customer_id`` of the store
+  metadata (deal, note, task streams), else the event's own ``customer_id``; an event without a
+  customer is stored as it is.
+* Each field is AES-256-GCM sealed on its own, with the event id and the field's path as associated
+  data, so a ciphertext cannot be moved to another event or field. The data key of a customer is
+  random, stored wrapped (AES-GCM) by the master key ``HUB_MASTER_KEY`` in ``customer_keys``.
+* A sealed event says so in its metadata (``_sealed``: key id and sealed paths); rows without it,
+  written before sealing existed, are returned as stored (plaintext).
+* Without ``HUB_MASTER_KEY`` a customer's event is refused (:class:`SealingNotConfigured`): personal
+  data is never written in clear by accident.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import json
+import os
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+from uuid import UUID, uuid4
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contracts.customer import stream_customer
+from contracts.personal import ERASED, PERSONAL_METADATA, leaves, personal_paths
+from plumbing.eventstore.errors import EventStoreError
+from plumbing.eventstore.listen import Conn
+
+#: The metadata key a sealed event carries: ``{"key": key id, "data": [paths], "metadata": [paths]}``.
+SEALED: Final = "_sealed"
+_NONCE = 12
+_KEY = 32
+
+
+class SealingNotConfigured(EventStoreError):
+    """``HUB_MASTER_KEY`` is not set, so personal data could only be written in clear: refused."""
+
+
+class SealingError(EventStoreError):
+    """A key or a field cannot be opened with this master key (a wrong key, or a tampered row)."""
+
+
+class SealingSettings(BaseSettings):
+    """``HUB_MASTER_KEY``: 32 random bytes, URL-safe base64 (``hub`` makes one in the state dir)."""
+
+    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore", hide_input_in_errors=True)
+
+    master_key: SecretStr | None = None
+
+
+def generate_master_key() -> str:
+    """A fresh master key in the form ``HUB_MASTER_KEY`` takes."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(_KEY)).decode("ascii")
+
+
+def _decode_master(text: str) -> bytes:
+    try:
+        raw = base64.urlsafe_b64decode(text.encode("ascii"))
+    except (binascii.Error, UnicodeEncodeError, ValueError) as exc:
+        raise SealingNotConfigured("HUB_MASTER_KEY is not URL-safe base64") from exc
+    if len(raw) != _KEY:
+        raise SealingNotConfigured(f"HUB_MASTER_KEY must be {_KEY} bytes, base64-encoded")
+    return raw
+
+
+@functools.cache
+def _master() -> AESGCM:
+    configured = SealingSettings().master_key
+    if configured is None:
+        raise SealingNotConfigured(
+            "HUB_MASTER_KEY is not set: customers' personal data cannot be sealed or opened"
+        )
+    return AESGCM(_decode_master(configured.get_secret_value()))
+
+
+def forget_master_key() -> None:
+    """Read ``HUB_MASTER_KEY`` again on next use (tests that change it)."""
+    _master.cache_clear()
+    _data_cipher.cache_clear()
+
+
+def _wrap(customer_id: UUID, data_key: bytes) -> bytes:
+    nonce = os.urandom(_NONCE)
+    return nonce + _master().encrypt(nonce, data_key, customer_id.bytes)
+
+
+@functools.lru_cache(maxsize=4096)
+def _data_cipher(customer_id: UUID, wrapped: bytes) -> AESGCM:
+    """The customer's data key, unwrapped once per process and wrapped value (cheap to repeat)."""
+    try:
+        return AESGCM(_master().decrypt(wrapped[:_NONCE], wrapped[_NONCE:], customer_id.bytes))
+    except InvalidTag as exc:
+        raise SealingError(
+            f"the data key of customer {customer_id} does not open with HUB_MASTER_KEY"
+        ) from exc
+
+
+@dataclass(frozen=True)
+class CustomerKey:
+    """A customer's data key as the store holds it: ``wrapped`` is None once destroyed."""
+
+    key_id: UUID
+    customer_id: UUID
+    wrapped: bytes | None
+
+    def cipher(self) -> AESGCM | None:
+        return None if self.wrapped is None else _data_cipher(self.customer_id, self.wrapped)
+
+
+def subject_customer(stream_id: str, metadata: Mapping[str, Any], data: Mapping[str, Any]) -> UUID | None:
+    """Whose personal data an event holds (see the module docstring for the order)."""
+    try:
+        customer = stream_customer(stream_id)
+    except ValueError:  # "customer-" and no uuid: not a stream the hub names, so fall back to the rest
+        customer = None
+    if customer is not None:
+        return customer
+    for source in (metadata, data):
+        value = source.get("customer_id")
+        if isinstance(value, str):
+            try:
+                return UUID(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _aad(event_id: UUID, path: str) -> bytes:
+    return f"{event_id}/{path}".encode()
+
+
+def _seal_value(cipher: AESGCM, event_id: UUID, path: str, value: Any) -> str:
+    nonce = os.urandom(_NONCE)
+    plain = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(nonce + cipher.encrypt(nonce, plain, _aad(event_id, path))).decode()
+
+
+def _open_value(cipher: AESGCM, event_id: UUID, path: str, token: Any) -> Any:
+    try:
+        raw = base64.urlsafe_b64decode(str(token).encode("ascii"))
+        return json.loads(cipher.decrypt(raw[:_NONCE], raw[_NONCE:], _aad(event_id, path)))
+    except (InvalidTag, binascii.Error, ValueError) as exc:
+        raise SealingError(f"field {path} of event {event_id} does not open (altered?)") from exc
+
+
+def _personal_leaves(
+    event_type: str, data: dict[str, Any], metadata: dict[str, Any]
+) -> tuple[list[tuple[str, Any, Any]], list[tuple[str, Any, Any]]]:
+    in_data = [leaf for path in personal_paths(event_type, data) for leaf in leaves(data, path)]
+    in_meta = [leaf for path in PERSONAL_METADATA for leaf in leaves(metadata, path)]
+    return in_data, in_meta
+
+
+async def _customer_keys(conn: Conn, customers: Iterable[UUID]) -> dict[UUID, CustomerKey]:
+    """The key of each customer, made (and wrapped) for those who have none yet, in one round trip."""
+    wanted = sorted(set(customers))
+    fresh = [(uuid4(), customer, _wrap(customer, AESGCM.generate_key(bit_length=256))) for customer in wanted]
+    cur = await conn.execute(
+        "WITH made AS (INSERT INTO customer_keys (key_id, customer_id, wrapped_key)"
+        "  SELECT * FROM unnest(%(ids)s::uuid[], %(customers)s::uuid[], %(keys)s::bytea[])"
+        "  ON CONFLICT (customer_id) DO NOTHING RETURNING key_id, customer_id, wrapped_key)"
+        " SELECT key_id, customer_id, wrapped_key FROM made"
+        " UNION ALL SELECT key_id, customer_id, wrapped_key FROM customer_keys"
+        " WHERE customer_id = ANY(%(customers)s::uuid[])",
+        {
+            "ids": [key_id for key_id, _, _ in fresh],
+            "customers": wanted,
+            "keys": [wrapped for _, _, wrapped in fresh],
+        },
+    )
+    return {row[1]: CustomerKey(row[0], row[1], _bytes(row[2])) for row in await cur.fetchall()}
+
+
+def _bytes(value: Any) -> bytes | None:
+    return None if value is None else bytes(value)
+
+
+@dataclass(frozen=True)
+class Sealable:
+    """One event on its way into the store: the JSON that will be inserted."""
+
+    event_id: UUID
+    event_type: str
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+
+
+async def seal(conn: Conn, stream_id: str, events: Sequence[Sealable]) -> list[Sealable]:
+    """``events`` with their personal fields sealed under their customer's key (made on first use);
+    for a customer whose key is destroyed the fields are written erased. Others pass unchanged.
+
+    Each ``data`` is sealed in place (the caller hands over a fresh dump); ``metadata`` is copied.
+    """
+    subjects: dict[UUID, UUID] = {}
+    for event in events:
+        customer = subject_customer(stream_id, event.metadata, event.data)
+        in_data, in_meta = _personal_leaves(event.event_type, event.data, event.metadata)
+        if customer is not None and (in_data or in_meta):
+            subjects[event.event_id] = customer
+    if not subjects:
+        return list(events)
+    _master()  # refuse before touching the database when no master key is configured
+    keys = await _customer_keys(conn, subjects.values())
+    return [
+        _sealed(event, keys[subjects[event.event_id]]) if event.event_id in subjects else event
+        for event in events
+    ]
+
+
+def _sealed(event: Sealable, key: CustomerKey) -> Sealable:
+    data, metadata = event.data, dict(event.metadata)  # data is the caller's fresh dump; metadata is shared
+    in_data, in_meta = _personal_leaves(event.event_type, data, metadata)
+    cipher = key.cipher()
+    for path, container, slot in in_data:
+        container[slot] = (
+            ERASED if cipher is None else _seal_value(cipher, event.event_id, path, container[slot])
+        )
+    for path, container, slot in in_meta:
+        where = f"metadata.{path}"
+        container[slot] = (
+            ERASED if cipher is None else _seal_value(cipher, event.event_id, where, container[slot])
+        )
+    if cipher is not None:
+        metadata[SEALED] = {
+            "key": str(key.key_id),
+            "data": [path for path, _, _ in in_data],
+            "metadata": [path for path, _, _ in in_meta],
+        }
+    return Sealable(event.event_id, event.event_type, data, metadata)
+
+
+def is_sealed(metadata: Any) -> bool:
+    """Whether a stored event's metadata says personal fields of it are sealed."""
+    return _seal_mark(metadata) is not None
+
+
+def _seal_mark(metadata: Any) -> dict[str, Any] | None:
+    mark = metadata.get(SEALED) if isinstance(metadata, dict) else None
+    return mark if isinstance(mark, dict) else None
+
+
+Row = tuple[UUID, dict[str, Any], dict[str, Any]]
+"""A stored event as :func:`open_sealed` takes it: (event id, data, metadata)."""
+
+#: Reads the keys with these ids (one query); a synchronous reader passes its own (tests, tools).
+KEYS_QUERY: Final = "SELECT key_id, customer_id, wrapped_key FROM customer_keys WHERE key_id = ANY(%s)"
+
+
+def needed_keys(rows: Sequence[Row]) -> set[UUID]:
+    """The ids of the keys that open ``rows``."""
+    return {UUID(mark["key"]) for _, _, metadata in rows if (mark := _seal_mark(metadata))}
+
+
+def key_of(row: Sequence[Any]) -> CustomerKey:
+    """A :data:`KEYS_QUERY` row as a key."""
+    return CustomerKey(row[0], row[1], _bytes(row[2]))
+
+
+def open_with(rows: Sequence[Row], keys: Mapping[UUID, CustomerKey]) -> None:
+    """Open the sealed fields of ``rows`` in place with ``keys`` (pure: no I/O); a missing or destroyed
+    key leaves :data:`ERASED`. Rows without a seal mark (plaintext, older stores) are left alone."""
+    for event_id, data, metadata in rows:
+        mark = _seal_mark(metadata)
+        if mark is None:
+            continue
+        key = keys.get(UUID(mark["key"]))
+        cipher = key.cipher() if key is not None else None
+        _open_paths(cipher, event_id, data, mark.get("data", []), "")
+        _open_paths(cipher, event_id, metadata, mark.get("metadata", []), "metadata.")
+        del metadata[SEALED]
+
+
+async def open_sealed(conn: Conn, rows: Sequence[Row], known: dict[UUID, CustomerKey] | None = None) -> None:
+    """:func:`open_with` the keys read from the store: one query for the whole batch (none for keys
+    already in ``known``, which a long reader such as an export keeps)."""
+    keys = {} if known is None else known
+    wanted = needed_keys(rows) - keys.keys()
+    if wanted:
+        cur = await conn.execute(KEYS_QUERY, (list(wanted),))
+        keys.update((key.key_id, key) for key in map(key_of, await cur.fetchall()))
+    open_with(rows, keys)
+
+
+def _open_paths(
+    cipher: AESGCM | None, event_id: UUID, root: dict[str, Any], paths: list[str], prefix: str
+) -> None:
+    for path in paths:
+        container, slot = _locate(root, path)
+        if container is None:
+            continue
+        token = container[slot]
+        container[slot] = ERASED if cipher is None else _open_value(cipher, event_id, prefix + path, token)
+
+
+def _locate(root: Any, path: str) -> tuple[Any, Any]:
+    """The container and key of a concrete path (``a.b[2].c``), or (None, None) when it is not there."""
+    node: Any = root
+    steps = path.replace("[", ".[").split(".")
+    for step in steps[:-1]:
+        node = _step(node, step)
+        if node is None:
+            return None, None
+    last = steps[-1]
+    if last.startswith("["):
+        index = int(last[1:-1])
+        return (node, index) if isinstance(node, list) and index < len(node) else (None, None)
+    return (node, last) if isinstance(node, dict) and last in node else (None, None)
+
+
+def _step(node: Any, step: str) -> Any:
+    if step.startswith("["):
+        index = int(step[1:-1])
+        return node[index] if isinstance(node, list) and index < len(node) else None
+    return node.get(step) if isinstance(node, dict) else None
+
+
+async def destroy_keys(conn: Conn, customers: Iterable[UUID]) -> int:
+    """Destroy the data keys of ``customers`` (made if missing, so later appends are written erased).
+
+    Returns how many keys were destroyed now. Irreversible: the wrapped key is overwritten with NULL.
+    """
+    wanted = sorted(set(customers))
+    await conn.execute(
+        "INSERT INTO customer_keys (key_id, customer_id, wrapped_key, destroyed_at)"
+        " SELECT gen_random_uuid(), c, NULL, now() FROM unnest(%s::uuid[]) AS c"
+        " ON CONFLICT (customer_id) DO NOTHING",
+        (wanted,),
+    )
+    cur = await conn.execute(
+        "UPDATE customer_keys SET wrapped_key = NULL, destroyed_at = now()"
+        " WHERE customer_id = ANY(%s) AND wrapped_key IS NOT NULL",
+        (wanted,),
+    )
+    return cur.rowcount
+
+
+async def destroyed(conn: Conn, customers: Iterable[UUID]) -> set[UUID]:
+    """Which of ``customers`` have been forgotten (their key destroyed)."""
+    cur = await conn.execute(
+        "SELECT customer_id FROM customer_keys WHERE customer_id = ANY(%s) AND wrapped_key IS NULL",
+        (list(customers),),
+    )
+    return {row[0] for row in await cur.fetchall()}

@@ -1,0 +1,426 @@
+"""``/v1/analytics/...``: reports, segments, recommendations, reminders and report pages.
+
+Who sees what (deploy/access-policy.toml): aggregate reports, RFM scores and segment sizes need
+``read_payments`` (revenue is in them) and name no person; segment members, exports and recommendations
+are customer reads (``read_card``, row scopes, audited) whose personal fields the ``analytics_member``
+view masks per role (a marketing analyst gets ids and traits, no names or contacts); reminders are
+sales work (``read_deals``), and turning one into a task a sales command (``write_deals``).
+Every report answers ``?format=csv`` too.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from psycopg_pool import AsyncConnectionPool
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from contracts.read.analytics import Reminder, SegmentMember, SegmentSize
+from contracts.sales_tasks import TaskKind
+from plumbing.access.access_log import Outcome
+from plumbing.access.fastapi import Access, AccessDep, control_of, guarded_router, secured
+from plumbing.access.policy import Permission, RowResource
+from plumbing.eventstore.postgres import Conn
+from plumbing.http import ApiError
+from services.api import analytics_pages as pages
+from services.api import analytics_queries as queries
+from services.api import store
+from services.api.analytics_config import AnalyticsConfig, Segment, load_analytics
+from services.api.analytics_export import Format, answer
+from services.api.analytics_recommend import recommend
+from services.api.analytics_reminders import due
+from services.api.analytics_reports import Group, Period, Window, channel_report, rfm, staff_report
+from services.api.sales_config import load_rules
+from services.api.sales_deals import Rules
+from services.api.sales_http import Command, IdempotencyHeader
+from services.api.sales_scope import StaffScope
+from services.api.settings import ApiSettings
+from services.api.tasks import TaskBody, TaskCommands
+
+MEMBER_VIEW = "analytics_member"
+MAX_SPAN_DAYS = 3660
+DEFAULT_SPAN_DAYS = 30
+FormatQuery = Annotated[Format, Query(description="json, or csv for a download")]
+From = Annotated[date | None, Query(alias="from", description="first day (UTC), default 30 days before `to`")]
+To = Annotated[date | None, Query(description="last day (UTC), inclusive; default today")]
+
+
+def _pool(request: Request) -> AsyncConnectionPool[Conn]:
+    pool: AsyncConnectionPool[Conn] = request.app.state.pool
+    return pool
+
+
+def _now(request: Request) -> datetime:
+    return control_of(request).clock()
+
+
+def _window(request: Request, first: date | None, last: date | None, period: Period | None = None) -> Window:
+    last = last or _now(request).date()
+    first = first or last - timedelta(days=DEFAULT_SPAN_DAYS - 1)
+    if first > last:
+        raise ApiError(422, "invalid_period", "`from` is after `to`")
+    if (last - first).days >= MAX_SPAN_DAYS:
+        raise ApiError(422, "invalid_period", f"a period spans at most {MAX_SPAN_DAYS} days")
+    start = datetime.combine(first, time(), tzinfo=UTC)
+    return Window(start, datetime.combine(last, time(), tzinfo=UTC) + timedelta(days=1), period)
+
+
+def _segment(config: AnalyticsConfig, segment_id: str) -> Segment:
+    found = config.segment(segment_id)
+    if found is None:
+        known = ", ".join(s.id for s in config.segments)
+        raise ApiError(404, "segment_not_found", f"no segment {segment_id!r}; segments: {known}")
+    return found
+
+
+def _encode(customer_id: UUID) -> str:
+    return base64.urlsafe_b64encode(f"c:{customer_id}".encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str | None) -> UUID | None:
+    if cursor is None:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, value = text.partition(":")
+        if prefix != "c":
+            raise ValueError("wrong prefix")
+        return UUID(value)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise ApiError(422, "invalid_cursor", "cursor is not one this API issued") from exc
+
+
+async def _visible_customer(conn: Conn, access: Access, customer_id: UUID) -> UUID:
+    """The customer (after merges) when the caller's rows reach it, recorded in the access log; else 404."""
+    found = await store.card(conn, customer_id, access.rows(RowResource.CUSTOMERS))
+    if found is None:
+        await access.record(conn, Outcome.NOT_FOUND, customer_id)
+        raise ApiError(404, "customer_not_found", f"no customer {customer_id}")
+    served = UUID(found["customer_id"])
+    await access.record(conn, Outcome.OK, customer_id, served)
+    return served
+
+
+def _member(access: Access, row: queries.MemberRow) -> dict[str, Any]:
+    card = row.card or {}
+    ids = card.get("identities", [])
+    member = SegmentMember(
+        customer_id=row.customer_id,
+        display_name=card.get("display_name"),
+        emails=[i["value"] for i in ids if i.get("kind") == "email"],
+        phones=[i["value"] for i in ids if i.get("kind") == "phone"],
+        traits=row.traits,
+    )
+    return access.view(MEMBER_VIEW, member.model_dump(mode="json"))
+
+
+class ReminderTaskBody(BaseModel):
+    """Which customer's reminder; the task goes to the customer's owner unless an assignee or a team
+    is named."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    customer_id: UUID
+    assignee: str | None = None
+    team: str | None = None
+    due_at: AwareDatetime | None = Field(default=None, description="default: one day from now")
+    kind: TaskKind = TaskKind.FOLLOW_UP
+
+
+class Analytics:
+    """The routes' shared configuration: analytics file, sales rules (owners, stale stages, tasks)."""
+
+    def __init__(self, settings: ApiSettings) -> None:
+        self.config = load_analytics()
+        self.rules: Rules = load_rules(settings.pipelines_file, settings.staff_file)
+        self.tasks = TaskCommands(self.rules)
+
+    def team_of(self, staff_id: str) -> str | None:
+        team = self.rules.staff.team_of(staff_id)
+        return team.id if team else None
+
+    def stale_after(self, pipeline_id: str, stage_id: str) -> int | None:
+        pipeline = self.rules.pipelines.pipeline(pipeline_id)
+        stage = pipeline.stage(stage_id) if pipeline else None
+        return stage.stale_after_days if stage else None
+
+    async def customers_of(self, conn: Conn, segment_id: str | None, now: datetime) -> list[UUID] | None:
+        if segment_id is None:
+            return None
+        return await queries.segment_customers(conn, _segment(self.config, segment_id).tree(), now)
+
+    async def reminders(self, conn: Conn, access: Access, now: datetime, only: UUID | None) -> list[Reminder]:
+        candidates = await queries.reminder_candidates(conn, access.rows(RowResource.CUSTOMERS), only)
+        scope = StaffScope.of(access.rows(RowResource.DEALS), self.rules.staff)
+        found: list[Reminder] = []
+        for history in await queries.histories(conn, candidates):
+            found += due(history, self.config.reminders, now, self.stale_after)
+        return [r for r in found if r.owner_id is None or scope.covers(r.owner_id)]
+
+
+def router(settings: ApiSettings) -> APIRouter:
+    """Every analytics route; the analytics and sales files are read once, here."""
+    routes = guarded_router(tags=["analytics"])
+    an = Analytics(settings)
+    aggregates = secured(Permission.READ_PAYMENTS)
+
+    @routes.get("/v1/analytics/channels", openapi_extra=aggregates)
+    async def channels(
+        request: Request,
+        access: AccessDep,
+        first: From = None,
+        to: To = None,
+        period: Period | None = None,
+        group: Group = "channel",
+        segment: Annotated[str | None, Query(description="only the customers of this segment")] = None,
+        customer_id: Annotated[UUID | None, Query(description="only this customer")] = None,
+        format: FormatQuery = "json",
+    ) -> Response:
+        """Channel effectiveness per channel (``group=source``: per campaign/source) and period, for
+        everyone, one segment or one customer."""
+        window = _window(request, first, to, period)
+        async with _pool(request).connection() as conn:
+            customers = await an.customers_of(conn, segment, _now(request))
+            if customer_id is not None:
+                served = await _visible_customer(conn, access, customer_id)
+                customers = [c for c in customers if c == served] if customers is not None else [served]
+            facts = await queries.report_facts(conn, window, customers)
+        rows = channel_report(facts.touches, facts.sales, facts.deals, window, group)
+        return answer("channels", rows, format)
+
+    @routes.get("/v1/analytics/staff", openapi_extra=aggregates)
+    async def staff(
+        request: Request, first: From = None, to: To = None, format: FormatQuery = "json"
+    ) -> Response:
+        """Staff and team effectiveness: response times, tasks on time, deals, revenue, time per stage."""
+        window = _window(request, first, to)
+        async with _pool(request).connection() as conn:
+            facts = await queries.staff_facts(conn, window)
+        rows = staff_report(
+            facts.touches, facts.replies, facts.tasks, facts.deals, window, _now(request), an.team_of
+        )
+        return answer("staff", rows, format)
+
+    @routes.get("/v1/analytics/rfm", openapi_extra=aggregates)
+    async def rfm_scores(
+        request: Request,
+        access: AccessDep,
+        currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        format: FormatQuery = "json",
+    ) -> Response:
+        """RFM scores of every buyer the caller may see (customer ids and figures only), best first."""
+        chosen = currency or an.config.currency
+        async with _pool(request).connection() as conn:
+            found = await queries.buyers(conn, chosen, access.rows(RowResource.CUSTOMERS))
+        rows = rfm(found, chosen, _now(request))
+        return answer("rfm", rows[offset : offset + limit], format, {"total": len(rows)})
+
+    @routes.get("/v1/analytics/segments", openapi_extra=aggregates)
+    async def segments(request: Request, format: FormatQuery = "json") -> Response:
+        """Saved segments and how many customers each has now."""
+        now = _now(request)
+        sizes = []
+        async with _pool(request).connection() as conn:
+            for s in an.config.segments:
+                members = await queries.segment_size(conn, s.tree(), now)
+                sizes.append(
+                    SegmentSize(
+                        segment_id=s.id,
+                        name=s.name,
+                        description=s.description,
+                        filter=s.filter,
+                        members=members,
+                    )
+                )
+        return answer("segments", sizes, format)
+
+    @routes.get("/v1/analytics/segments/{segment_id}/history", openapi_extra=aggregates)
+    async def segment_history(
+        request: Request, segment_id: str, first: From = None, to: To = None, format: FormatQuery = "json"
+    ) -> Response:
+        """Members at the end of each day, from the customers' traits as they stood that day."""
+        chosen = _segment(an.config, segment_id)
+        window = _window(request, first, to)
+        last = (window.end - timedelta(days=1)).date()
+        async with _pool(request).connection() as conn:
+            points = await queries.segment_series(conn, chosen.tree(), window.start.date(), last)
+        return answer(f"segment-{segment_id}", points, format)
+
+    @routes.get(
+        "/v1/analytics/segments/{segment_id}/members",
+        openapi_extra=secured(Permission.READ_CARD, audited=True),
+    )
+    async def segment_members(
+        request: Request,
+        access: AccessDep,
+        segment_id: str,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        cursor: str | None = None,
+    ) -> JSONResponse:
+        """Members the caller may see, by customer id, with cursor pagination."""
+        chosen = _segment(an.config, segment_id)
+        after = _decode(cursor)
+        async with _pool(request).connection() as conn:
+            found = await queries.segment_members(
+                conn, chosen.tree(), _now(request), access.rows(RowResource.CUSTOMERS), after, limit + 1
+            )
+            await access.record(conn, Outcome.OK, None)
+        page, more = found[:limit], len(found) > limit
+        return JSONResponse(
+            {
+                "items": [_member(access, row) for row in page],
+                "next_cursor": _encode(page[-1].customer_id) if more else None,
+            }
+        )
+
+    @routes.get(
+        "/v1/analytics/segments/{segment_id}/export",
+        openapi_extra=secured(Permission.READ_CARD, audited=True),
+    )
+    async def segment_export(
+        request: Request, access: AccessDep, segment_id: str, format: FormatQuery = "csv"
+    ) -> Response:
+        """Every member the caller may see, as CSV (default) or JSON, masked like the member list."""
+        chosen = _segment(an.config, segment_id)
+        async with _pool(request).connection() as conn:
+            found = await queries.segment_members(
+                conn, chosen.tree(), _now(request), access.rows(RowResource.CUSTOMERS), None, None
+            )
+            await access.record(conn, Outcome.OK, None)
+        return answer(f"segment-{segment_id}-members", [_member(access, row) for row in found], format)
+
+    @routes.get(
+        "/v1/analytics/customers/{customer_id}/recommendations",
+        openapi_extra=secured(Permission.READ_CARD, audited=True),
+    )
+    async def recommendations(
+        request: Request,
+        access: AccessDep,
+        customer_id: UUID,
+        limit: Annotated[int | None, Query(ge=1, le=50)] = None,
+        format: FormatQuery = "json",
+    ) -> Response:
+        """Items to offer next from co-purchase statistics, never one the customer owns, with evidence."""
+        async with _pool(request).connection() as conn:
+            served = await _visible_customer(conn, access, customer_id)
+            owned, names = await queries.owned_items(conn)
+        settings = an.config.recommendations
+        found = recommend(
+            owned, served, limit=limit or settings.limit, min_support=settings.min_support, names=names
+        )
+        return answer("recommendations", found, format, {"customer_id": str(served)})
+
+    @routes.get("/v1/analytics/reminders", openapi_extra=secured(Permission.READ_DEALS))
+    async def reminders(
+        request: Request, access: AccessDep, customer_id: UUID | None = None, format: FormatQuery = "json"
+    ) -> Response:
+        """Reminders due now from the configured rules, each with the events that triggered it."""
+        async with _pool(request).connection() as conn:
+            found = await an.reminders(conn, access, _now(request), customer_id)
+        return answer("reminders", found, format)
+
+    @routes.post(
+        "/v1/analytics/reminders/{reminder_id}/task",
+        status_code=201,
+        openapi_extra=secured(Permission.WRITE_DEALS),
+    )
+    async def reminder_task(
+        request: Request,
+        access: AccessDep,
+        reminder_id: UUID,
+        body: ReminderTaskBody,
+        idempotency_key: IdempotencyHeader = None,
+    ) -> JSONResponse:
+        """Make a due reminder a task (the sales task command; the reminder's id is the default
+        idempotency key, so one reminder makes one task)."""
+        now = _now(request)
+        async with _pool(request).connection() as conn:
+            found = await an.reminders(conn, access, now, body.customer_id)
+        reminder = next((r for r in found if r.reminder_id == reminder_id), None)
+        if reminder is None:
+            raise ApiError(
+                404, "reminder_not_found", f"no reminder {reminder_id} is due for {body.customer_id}"
+            )
+        assignee = body.assignee or (None if body.team else reminder.owner_id)
+        if assignee is None and body.team is None:
+            raise ApiError(422, "no_owner", "the customer has no owner: name an assignee or a team")
+        task = TaskBody(
+            assignee=assignee,
+            team=None if assignee else body.team,
+            kind=body.kind,
+            title=f"{reminder.title}: {reminder.reason}"[:300],
+            due_at=body.due_at or now + timedelta(days=1),
+            customer_id=reminder.customer_id,
+        )
+        command = Command(request, access, idempotency_key or f"reminder:{reminder_id}", body)
+        return await an.tasks.create(command, task)
+
+    @routes.get("/v1/analytics/pages/{report}", response_class=HTMLResponse, openapi_extra=aggregates)
+    async def report_page(
+        request: Request,
+        report: Literal["funnel", "revenue", "staff", "segments"],
+        first: From = None,
+        to: To = None,
+    ) -> HTMLResponse:
+        """A report as charts (Chart.js), with a link to its CSV."""
+        chart, download = await _chart(request, an, report, first, to)
+        html = pages.page(chart.title, [chart], download)
+        return HTMLResponse(html, headers={"Content-Security-Policy": pages.CSP})
+
+    @routes.get("/v1/analytics/static/{name}", openapi_extra=aggregates)
+    async def static_file(name: str) -> FileResponse:
+        """The vendored Chart.js and the report page script (guarded like the pages that load them: the
+        API has no anonymous routes but its health check)."""
+        media_type = pages.STATIC_FILES.get(name)
+        if media_type is None:
+            raise ApiError(404, "not_found", f"no static file {name!r}")
+        return FileResponse(
+            pages.STATIC / name, media_type=media_type, headers={"Cache-Control": "public, max-age=86400"}
+        )
+
+    return routes
+
+
+async def _chart(
+    request: Request, an: Analytics, report: str, first: date | None, to: date | None
+) -> tuple[pages.ChartSpec, str]:
+    """The chart of ``report`` and the CSV link of the data behind it."""
+    span = f"from={first.isoformat() if first else ''}&to={to.isoformat() if to else ''}"
+    async with _pool(request).connection() as conn:
+        if report in ("funnel", "revenue"):
+            period: Period | None = "week" if report == "revenue" else None
+            window = _window(request, first, to, period)
+            facts = await queries.report_facts(conn, window)
+            rows = channel_report(facts.touches, facts.sales, facts.deals, window, "channel")
+            link = f"/v1/analytics/channels?format=csv&{span}" + ("&period=week" if period else "")
+            if report == "funnel":
+                return pages.funnel_chart(rows), link
+            return pages.revenue_chart(rows, an.config.currency), link
+        if report == "staff":
+            window = _window(request, first, to)
+            facts_s = await queries.staff_facts(conn, window)
+            staff = staff_report(
+                facts_s.touches,
+                facts_s.replies,
+                facts_s.tasks,
+                facts_s.deals,
+                window,
+                _now(request),
+                an.team_of,
+            )
+            return pages.staff_chart(staff), f"/v1/analytics/staff?format=csv&{span}"
+        window = _window(request, first, to)
+        last = (window.end - timedelta(days=1)).date()
+        series = {
+            s.name: await queries.segment_series(conn, s.tree(), window.start.date(), last)
+            for s in an.config.segments
+        }
+        return pages.segments_chart(series), f"/v1/analytics/segments?format=csv&{span}"

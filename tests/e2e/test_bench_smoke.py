@@ -1,0 +1,41 @@
+"""The benchmark runs end to end in its quickest mode and reports every figure (no speed is asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.report import CEILINGS, FIGURES
+from hub.stack.paths import repo_root
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+
+
+def test_the_quick_benchmark_writes_every_figure_with_its_ceiling_and_memory(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--json", str(out)],
+        cwd=repo_root(),
+        capture_output=True,
+        text=True,
+        timeout=850,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    result = json.loads(out.read_text())
+    assert set(result["ceilings"]) == set(CEILINGS)
+    assert all(value > 0 for value in result["ceilings"].values())
+    assert set(result["figures"]) == set(FIGURES)
+    for name in FIGURES:
+        figure = result["figures"][name]
+        if "value" in figure:
+            assert figure["value"] > 0 and figure["ratio"] is not None, name
+        else:
+            assert figure["p50_ms"] == figure["p50_ms"], f"{name}: no latency samples"  # NaN != NaN
+    assert {"timeline", "projections", "ingress", "api", "kafka"} <= set(result["peak_rss_mb"])
+    assert all(value for value in result["peak_rss_mb"].values())
+    assert "ingest_webhooks_per_s" in done.stdout  # the table was printed
