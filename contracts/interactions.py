@@ -48,11 +48,25 @@ class Sender(Contract):
     sms_marketing: bool | None = None
 
 
+class Campaign(Contract):
+    """Where the customer came from, when the provider records it: the UTM parameters of the page they
+    landed on and the host of the site that referred them. Campaign labels, not personal data (a
+    referrer is kept as its host only: paths and queries can carry search terms and ids)."""
+
+    source: str | None = Field(default=None, max_length=200)
+    medium: str | None = Field(default=None, max_length=200)
+    name: str | None = Field(default=None, max_length=200)
+    term: str | None = Field(default=None, max_length=200)
+    content: str | None = Field(default=None, max_length=200)
+    referrer: str | None = Field(default=None, max_length=253)
+
+
 class InteractionEvent(Envelope):
     """Base of every interaction: where it came from, which customer it concerns, which way it went.
 
     ``evidence`` points at the raw delivery it was translated from (absent only for events made
-    before evidence was kept, and for events built in tests without an ingress).
+    before evidence was kept, and for events built in tests without an ingress). ``campaign``: see
+    :class:`Campaign` (absent where the provider does not say).
     """
 
     channel: Channel
@@ -62,6 +76,7 @@ class InteractionEvent(Envelope):
     summary: str = Field(default="", max_length=500)
     direction: Direction = Direction.INBOUND
     evidence: Evidence | None = None
+    campaign: Campaign | None = None
 
 
 class Attachment(Contract):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -108,11 +109,15 @@ class RfmRow(_View):
 
 
 class SegmentSize(_View):
+    """A segment and its size now; ``origin``: deploy/analytics.toml (``config``) or saved through the
+    API (``api``, the only ones the API deletes)."""
+
     segment_id: str
     name: str
     description: str
     filter: str
     members: int
+    origin: Literal["config", "api"] = "config"
 
 
 class SegmentPoint(_View):

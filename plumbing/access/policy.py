@@ -40,6 +40,7 @@ class Permission(StrEnum):
     READ_DEALS = "read_deals"  # pipelines, deals and tasks (rows: the deals scope)
     WRITE_DEALS = "write_deals"  # sales commands: deals, notes, tasks (rows: the deals scope)
     MERGE_CUSTOMERS = "merge_customers"  # merge two customers by hand, undo a merge (rows: customers)
+    MANAGE_SEGMENTS = "manage_segments"  # save and delete analytics segment definitions (no customer rows)
 
 
 class RowResource(StrEnum):

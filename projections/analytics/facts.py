@@ -100,11 +100,17 @@ class Sale:
 
 
 def source_of(event: InteractionEvent, metadata: dict[str, Any]) -> str:
-    """The campaign (UTM in the metadata) when known, else the social network, else the provider."""
+    """The campaign when known (the event's UTM campaign, else its UTM source, else UTM in the metadata),
+    else the referring site's host, else the social network, else the provider."""
+    campaign = event.campaign
+    if campaign is not None and (campaign.name or campaign.source):
+        return (campaign.name or campaign.source or "")[:200]
     for key in _CAMPAIGN_KEYS:
         value = metadata.get(key)
         if isinstance(value, str) and value:
             return value[:200]
+    if campaign is not None and campaign.referrer:
+        return campaign.referrer[:200]
     if isinstance(event, SocialMessageReceived):
         return event.network
     return event.provider

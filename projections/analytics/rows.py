@@ -188,13 +188,14 @@ async def load_tasks(conn: Conn, task_ids: Iterable[UUID]) -> dict[UUID, TaskRow
     return {row[0]: TaskRow(*row) for row in await cur.fetchall()}
 
 
-async def save_tasks(conn: Conn, tasks: Sequence[TaskRow]) -> None:
+async def save_tasks(conn: Conn, tasks: Sequence[TaskRow], origin: dict[UUID, UUID | None]) -> None:
+    """Upsert tasks; ``origin`` (the customer a task was created for) is written once, on insert."""
     async with conn.cursor() as cur:
         await cur.executemany(
-            f"INSERT INTO analytics_tasks ({TASK_COLUMNS})"  # noqa: S608 - constant
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            f"INSERT INTO analytics_tasks ({TASK_COLUMNS}, origin_id)"  # noqa: S608 - constant
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (task_id) DO UPDATE SET customer_id = excluded.customer_id,"
             " assignee = excluded.assignee, team = excluded.team, status = excluded.status,"
             " closed_at = excluded.closed_at, last_position = excluded.last_position",
-            [_values(t) for t in tasks],
+            [(*_values(t), origin.get(t.task_id, t.customer_id)) for t in tasks],
         )

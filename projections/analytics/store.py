@@ -2,8 +2,9 @@
 
 One batch is applied in one transaction with its checkpoint (see :mod:`plumbing.projection`). Merges
 move an absorbed customer's rows to the survivor (and later rows of the absorbed id are written for the
-survivor through ``analytics_aliases``); an unmerge moves back the rows whose stream was the restored
-customer's and the events the unmerge names. Traits are then recomputed whole for every customer the
+survivor through ``analytics_aliases``); an unmerge moves back the rows whose stream (or, for deals and
+tasks, whose ``customer_id`` when created) was the restored customer's, the events the unmerge names, and
+the replies whose reply went back with them. Traits are then recomputed whole for every customer the
 batch touched and stored as a new version from the batch's event time.
 """
 
@@ -18,9 +19,9 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from contracts import CustomerAbsorbed, CustomerUnmerged, DealEvent
+from contracts import CustomerAbsorbed, CustomerUnmerged, DealEvent, DealOpened
 from contracts.read.analytics import CustomerTraits
-from contracts.sales_tasks import TaskEvent
+from contracts.sales_tasks import TaskCreated, TaskEvent
 from plumbing.eventstore import RecordedEvent
 from plumbing.eventstore.postgres import Conn
 from plumbing.projection import MIGRATIONS as CHECKPOINT_MIGRATIONS
@@ -107,6 +108,7 @@ async def _deals_and_tasks(conn: Conn, facts: Sequence[Fact], aliases: dict[UUID
     changed_deals: dict[UUID, DealRow] = {}
     changed_tasks: dict[UUID, TaskRow] = {}
     origin: dict[UUID, UUID] = {}
+    task_origin: dict[UUID, UUID | None] = {}
     for fact in facts:
         if isinstance(fact.event, DealEvent):
             key = fact.event.deal_id
@@ -120,12 +122,13 @@ async def _deals_and_tasks(conn: Conn, facts: Sequence[Fact], aliases: dict[UUID
             task = evolve_task(tasks.get(key), fact.position, fact.event)
             if task is not None and task is not tasks.get(key):
                 owner = task.customer_id
+                task_origin.setdefault(key, owner)
                 task = replace(task, customer_id=aliases.get(owner, owner) if owner else None)
                 tasks[key] = changed_tasks[key] = task
     if changed_deals:
         await rows.save_deals(conn, list(changed_deals.values()), origin)
     if changed_tasks:
-        await rows.save_tasks(conn, list(changed_tasks.values()))
+        await rows.save_tasks(conn, list(changed_tasks.values()), task_origin)
 
 
 async def _merge(conn: Conn, absorbed: UUID, survivor: UUID) -> None:
@@ -153,9 +156,17 @@ async def _unmerge(conn: Conn, survivor: UUID, event: CustomerUnmerged) -> None:
             " WHERE customer_id = %s AND (origin_id = %s OR event_id = ANY(%s))",
             (restored, survivor, restored, moved),
         )
+    for table in ("analytics_deals", "analytics_tasks"):
+        await conn.execute(
+            f"UPDATE {table} SET customer_id = %s"  # noqa: S608 - constant names
+            " WHERE customer_id = %s AND origin_id = %s",
+            (restored, survivor, restored),
+        )
+    # A reply counts for the customer of the reply's touch (its position is the reply's).
     await conn.execute(
-        "UPDATE analytics_deals SET customer_id = %s WHERE customer_id = %s AND origin_id = %s",
-        (restored, survivor, restored),
+        "UPDATE analytics_responses r SET customer_id = t.customer_id FROM analytics_touches t"
+        " WHERE r.position = t.position AND r.customer_id = %s AND t.customer_id = %s",
+        (survivor, restored),
     )
 
 
@@ -288,6 +299,15 @@ async def _traits(conn: Conn, facts: Sequence[Fact], batch: _Batch) -> None:
             await _recompute(conn, versions, [owner, event.restored_id], fact)
 
 
+def _customers(facts: Sequence[Fact]) -> set[UUID]:
+    """The customers of a batch: of its customer streams, and those a deal or a task is opened for."""
+    ids = {f.customer_id for f in facts if f.customer_id is not None}
+    for fact in facts:
+        if isinstance(fact.event, DealOpened | TaskCreated) and fact.event.customer_id is not None:
+            ids.add(fact.event.customer_id)
+    return ids
+
+
 class AnalyticsProjection:
     """Builds the ``analytics_*`` tables from the log."""
 
@@ -297,7 +317,7 @@ class AnalyticsProjection:
         facts = [fact for fact in map(to_fact, events) if fact is not None]
         if not facts:
             return
-        aliases = await _aliases(conn, {f.customer_id for f in facts if f.customer_id is not None})
+        aliases = await _aliases(conn, _customers(facts))
         batch = _gather(facts, aliases)
         await rows.insert_touches(conn, batch.touches, batch.origin)
         await rows.insert_sales(conn, batch.sales, batch.origin)

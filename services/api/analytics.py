@@ -4,7 +4,9 @@ Who sees what (deploy/access-policy.toml): aggregate reports, RFM scores and seg
 ``read_payments`` (revenue is in them) and name no person; segment members, exports and recommendations
 are customer reads (``read_card``, row scopes, audited) whose personal fields the ``analytics_member``
 view masks per role (a marketing analyst gets ids and traits, no names or contacts); reminders are
-sales work (``read_deals``), and turning one into a task a sales command (``write_deals``).
+sales work (``read_deals``), and turning one into a task a sales command (``write_deals``). Saving and
+deleting segment definitions (``manage_segments``) touches no customer data; a saved segment serves
+every segment route like one of deploy/analytics.toml.
 Every report answers ``?format=csv`` too.
 """
 
@@ -16,6 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+import structlog
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from psycopg_pool import AsyncConnectionPool
@@ -30,12 +33,14 @@ from plumbing.eventstore.postgres import Conn
 from plumbing.http import ApiError
 from services.api import analytics_pages as pages
 from services.api import analytics_queries as queries
+from services.api import analytics_saved as saved
 from services.api import store
 from services.api.analytics_config import AnalyticsConfig, Segment, load_analytics
 from services.api.analytics_export import Format, answer
 from services.api.analytics_recommend import recommend
 from services.api.analytics_reminders import due
 from services.api.analytics_reports import Group, Period, Window, channel_report, rfm, staff_report
+from services.api.analytics_segments import MAX_FILTER_LENGTH, FilterError, parse_filter
 from services.api.sales_config import load_rules
 from services.api.sales_deals import Rules
 from services.api.sales_http import Command, IdempotencyHeader
@@ -43,6 +48,7 @@ from services.api.sales_scope import StaffScope
 from services.api.settings import ApiSettings
 from services.api.tasks import TaskBody, TaskCommands
 
+log = structlog.get_logger()
 MEMBER_VIEW = "analytics_member"
 MAX_SPAN_DAYS = 3660
 DEFAULT_SPAN_DAYS = 30
@@ -71,12 +77,41 @@ def _window(request: Request, first: date | None, last: date | None, period: Per
     return Window(start, datetime.combine(last, time(), tzinfo=UTC) + timedelta(days=1), period)
 
 
-def _segment(config: AnalyticsConfig, segment_id: str) -> Segment:
-    found = config.segment(segment_id)
+async def _segment(conn: Conn, config: AnalyticsConfig, segment_id: str) -> Segment:
+    """A configured segment, else a saved one; 404 naming the segments there are."""
+    found = config.segment(segment_id) or await saved.saved_segment(conn, segment_id)
     if found is None:
-        known = ", ".join(s.id for s in config.segments)
+        known = ", ".join(s.id for s, _ in await _all_segments(conn, config))
         raise ApiError(404, "segment_not_found", f"no segment {segment_id!r}; segments: {known}")
     return found
+
+
+Origin = Literal["config", "api"]
+
+
+async def _all_segments(conn: Conn, config: AnalyticsConfig) -> list[tuple[Segment, Origin]]:
+    """The configured segments, then the saved ones."""
+    found: list[tuple[Segment, Origin]] = [(s, "config") for s in config.segments]
+    return found + [(s, "api") for s in await saved.saved_segments(conn)]
+
+
+class SegmentBody(BaseModel):
+    """A segment to save: ``filter`` in the segment language (services/api/analytics_segments.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=1000)
+    filter: str = Field(min_length=1, max_length=MAX_FILTER_LENGTH)
+
+    def segment(self) -> Segment:
+        """The checked definition; 422 ``invalid_filter`` naming what is wrong with the filter."""
+        try:
+            parse_filter(self.filter)
+        except FilterError as exc:
+            raise ApiError(422, "invalid_filter", f"filter {self.filter!r}: {exc}") from exc
+        return Segment(id=self.id, name=self.name, description=self.description, filter=self.filter)
 
 
 def _encode(customer_id: UUID) -> str:
@@ -153,7 +188,8 @@ class Analytics:
     async def customers_of(self, conn: Conn, segment_id: str | None, now: datetime) -> list[UUID] | None:
         if segment_id is None:
             return None
-        return await queries.segment_customers(conn, _segment(self.config, segment_id).tree(), now)
+        chosen = await _segment(conn, self.config, segment_id)
+        return await queries.segment_customers(conn, chosen.tree(), now)
 
     async def reminders(self, conn: Conn, access: Access, now: datetime, only: UUID | None) -> list[Reminder]:
         candidates = await queries.reminder_candidates(conn, access.rows(RowResource.CUSTOMERS), only)
@@ -225,11 +261,11 @@ def router(settings: ApiSettings) -> APIRouter:
 
     @routes.get("/v1/analytics/segments", openapi_extra=aggregates)
     async def segments(request: Request, format: FormatQuery = "json") -> Response:
-        """Saved segments and how many customers each has now."""
+        """Segments (configured and saved through the API) and how many customers each has now."""
         now = _now(request)
         sizes = []
         async with _pool(request).connection() as conn:
-            for s in an.config.segments:
+            for s, origin in await _all_segments(conn, an.config):
                 members = await queries.segment_size(conn, s.tree(), now)
                 sizes.append(
                     SegmentSize(
@@ -238,19 +274,51 @@ def router(settings: ApiSettings) -> APIRouter:
                         description=s.description,
                         filter=s.filter,
                         members=members,
+                        origin=origin,
                     )
                 )
         return answer("segments", sizes, format)
+
+    managed = secured(Permission.MANAGE_SEGMENTS)
+
+    @routes.post("/v1/analytics/segments", openapi_extra=managed)
+    async def save_segment(request: Request, access: AccessDep, body: SegmentBody) -> JSONResponse:
+        """Create (201) or replace (200) a saved segment; the filter is checked first (422
+        ``invalid_filter``); an id of deploy/analytics.toml is not the API's to change (409)."""
+        segment = body.segment()
+        if an.config.segment(segment.id) is not None:
+            raise ApiError(
+                409, "segment_in_config", f"segment {segment.id!r} is defined in the analytics file"
+            )
+        async with _pool(request).connection() as conn:
+            created = await saved.save_segment(conn, segment, access.principal.id, _now(request))
+        log.info("analytics_segment_saved", segment_id=segment.id, principal_id=access.principal.id)
+        return JSONResponse(segment.model_dump(mode="json"), status_code=201 if created else 200)
+
+    @routes.delete("/v1/analytics/segments/{segment_id}", status_code=204, openapi_extra=managed)
+    async def delete_segment(request: Request, access: AccessDep, segment_id: str) -> Response:
+        """Delete a saved segment; one of deploy/analytics.toml is refused (409), an unknown one 404."""
+        if an.config.segment(segment_id) is not None:
+            raise ApiError(
+                409,
+                "segment_in_config",
+                f"segment {segment_id!r} is defined in the analytics file: edit it there",
+            )
+        async with _pool(request).connection() as conn:
+            if not await saved.delete_segment(conn, segment_id):
+                raise ApiError(404, "segment_not_found", f"no saved segment {segment_id!r}")
+        log.info("analytics_segment_deleted", segment_id=segment_id, principal_id=access.principal.id)
+        return Response(status_code=204)
 
     @routes.get("/v1/analytics/segments/{segment_id}/history", openapi_extra=aggregates)
     async def segment_history(
         request: Request, segment_id: str, first: From = None, to: To = None, format: FormatQuery = "json"
     ) -> Response:
         """Members at the end of each day, from the customers' traits as they stood that day."""
-        chosen = _segment(an.config, segment_id)
         window = _window(request, first, to)
         last = (window.end - timedelta(days=1)).date()
         async with _pool(request).connection() as conn:
+            chosen = await _segment(conn, an.config, segment_id)
             points = await queries.segment_series(conn, chosen.tree(), window.start.date(), last)
         return answer(f"segment-{segment_id}", points, format)
 
@@ -266,9 +334,9 @@ def router(settings: ApiSettings) -> APIRouter:
         cursor: str | None = None,
     ) -> JSONResponse:
         """Members the caller may see, by customer id, with cursor pagination."""
-        chosen = _segment(an.config, segment_id)
         after = _decode(cursor)
         async with _pool(request).connection() as conn:
+            chosen = await _segment(conn, an.config, segment_id)
             found = await queries.segment_members(
                 conn, chosen.tree(), _now(request), access.rows(RowResource.CUSTOMERS), after, limit + 1
             )
@@ -289,8 +357,8 @@ def router(settings: ApiSettings) -> APIRouter:
         request: Request, access: AccessDep, segment_id: str, format: FormatQuery = "csv"
     ) -> Response:
         """Every member the caller may see, as CSV (default) or JSON, masked like the member list."""
-        chosen = _segment(an.config, segment_id)
         async with _pool(request).connection() as conn:
+            chosen = await _segment(conn, an.config, segment_id)
             found = await queries.segment_members(
                 conn, chosen.tree(), _now(request), access.rows(RowResource.CUSTOMERS), None, None
             )
@@ -421,6 +489,6 @@ async def _chart(
         last = (window.end - timedelta(days=1)).date()
         series = {
             s.name: await queries.segment_series(conn, s.tree(), window.start.date(), last)
-            for s in an.config.segments
+            for s, _ in await _all_segments(conn, an.config)
         }
         return pages.segments_chart(series), f"/v1/analytics/segments?format=csv&{span}"

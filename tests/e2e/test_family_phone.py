@@ -20,7 +20,13 @@ from hub.demo import DEMO_BASKET, Webhook, new_tag, send
 from hub.stack import Infra
 from services.ingress.verify import sign_base64, sign_hex
 from tests.support.deployables import RunningHub
-from tests.support.rebuild import card_read_model, copy_log, project_all, wait_until_projected
+from tests.support.rebuild import (
+    card_read_model,
+    copy_log,
+    project_all,
+    wait_until_projected,
+    wait_until_stored,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -87,6 +93,7 @@ def test_a_family_phone_is_held_by_both_people_and_never_merges_them(
         ann_till = _deliver(client, hub, _till(hub, ann, int(tag, 16) % 10**11))
         ben_till = _deliver(client, hub, _till(hub, ben_at_home, int(tag, 16) % 10**11 + 1))
         call = _deliver(client, hub, _call(hub, ann, tag))
+    wait_until_stored(hub.dsn, [ann_mail, ben_mail, ann_till, ben_till, call])
     wait_until_projected(hub.dsn, "customer_card")
 
     with httpx.Client(base_url=hub.ports.api_url, headers=hub.api_headers, timeout=30) as api:

@@ -26,13 +26,15 @@ pytestmark = pytest.mark.security
 
 SALES = {"read_deals", "write_deals"}
 MERGE = {"merge_customers"}
-ALL = {"read_card", "read_timeline", "read_payments", "run_commands", "audit", "admin", *SALES, *MERGE}
+SEGMENTS = {"manage_segments"}
+ALL = {"read_card", "read_timeline", "read_payments", "run_commands", "audit", "admin"}
+ALL |= {*SALES, *MERGE, *SEGMENTS}
 #: What the issue asks of each role.
 PERMISSIONS: dict[str, set[str]] = {
     "support_agent": {"read_card", "read_timeline"},
     "sales_rep": {"read_card", "read_timeline", "read_payments", "run_commands", *SALES},
     "sales_manager": {"read_card", "read_timeline", "read_payments", "run_commands", *SALES, *MERGE},
-    "marketing_analyst": {"read_card", "read_payments"},
+    "marketing_analyst": {"read_card", "read_payments", *SEGMENTS},
     "auditor": {"audit"},
     "admin": ALL,
     "service_account": {"read_card", "read_timeline"},
@@ -152,6 +154,8 @@ ROUTES.update(SALES_ROUTES)
 #: Analytics routes (tests/integration/test_analytics_projection.py checks their figures and masks): the
 #: matrix's world has no analytics facts, so every allowed read answers 200 with nothing personal in it.
 _RECOMMENDATIONS = ("GET", "/v1/analytics/customers/{customer_id}/recommendations")
+_SAVE_SEGMENT = ("POST", "/v1/analytics/segments")
+_DELETE_SEGMENT = ("DELETE", "/v1/analytics/segments/{segment_id}")
 ANALYTICS_ROUTES: dict[tuple[str, str], str | None] = {
     ("GET", "/v1/analytics/channels"): "read_payments",
     ("GET", "/v1/analytics/staff"): "read_payments",
@@ -165,6 +169,8 @@ ANALYTICS_ROUTES: dict[tuple[str, str], str | None] = {
     ("POST", "/v1/analytics/reminders/{reminder_id}/task"): "write_deals",
     ("GET", "/v1/analytics/pages/{report}"): "read_payments",
     ("GET", "/v1/analytics/static/{name}"): "read_payments",
+    ("POST", "/v1/analytics/segments"): "manage_segments",
+    ("DELETE", "/v1/analytics/segments/{segment_id}"): "manage_segments",
 }
 ROUTES.update(ANALYTICS_ROUTES)
 #: Merge and identity-correction commands, called so that they never change the shared world: merging a
@@ -348,6 +354,9 @@ def _analytics_call(route: tuple[str, str], customer_id: str) -> Call:
     url = url.replace("{name}", "report.js").replace("{reminder_id}", str(uuid.uuid4()))
     if route == _RECOMMENDATIONS:
         return Call(method, url.replace("{customer_id}", customer_id), asked_id=customer_id)
+    if route == _SAVE_SEGMENT:  # a new id each call: always created, nothing shared is replaced
+        segment = {"id": f"matrix_{uuid.uuid4().hex[:8]}", "name": "Matrix", "filter": "purchase_count > 1"}
+        return Call(method, url, body=segment)
     body = {"customer_id": customer_id, "assignee": "alice"} if method == "POST" else None
     return Call(method, url, body=body)
 
@@ -406,6 +415,10 @@ def _expected_status(world: World, role: str, route: tuple[str, str], row: str) 
         return 200 if row == "own" or (row == "other" and SEES_OTHER_CUSTOMERS[role]) else 404
     if route == ("POST", "/v1/analytics/reminders/{reminder_id}/task"):
         return 404  # no such reminder is due, but the caller got past the guard
+    if route == _SAVE_SEGMENT:
+        return 201
+    if route == _DELETE_SEGMENT:
+        return 409  # recent_buyers is defined in deploy/analytics.toml: past the guard, nothing deleted
     if route == _FORGET:
         return 422  # a reason the route refuses (the shared world must not be forgotten): past the guard
     if route in MERGE_EXPECTED:

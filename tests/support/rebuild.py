@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Collection
 from typing import Any
 
 import psycopg
@@ -57,6 +58,16 @@ def copy_log(source: str, target: str) -> None:
 def card_read_model(dsn: str) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of the card projection's tables."""
     return {name: rows(dsn, query) for name, query in CARD_TABLES.items()}
+
+
+def wait_until_stored(dsn: str, event_ids: Collection[str], deadline_s: float = 60.0) -> None:
+    """Wait until the timeline writer has stored every one of ``event_ids`` (acknowledged is not stored)."""
+    deadline = time.monotonic() + deadline_s
+    wanted = sorted(set(event_ids))
+    while rows(dsn, "SELECT count(*) FROM events WHERE event_id::text = ANY(%s)", wanted)[0][0] < len(wanted):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not all of {len(wanted)} events were stored within {deadline_s:.0f} s")
+        time.sleep(0.1)
 
 
 def wait_until_projected(dsn: str, projection: str, deadline_s: float = 60.0) -> int:

@@ -8,8 +8,9 @@ amounts are decimal strings in the shop currency and stay :class:`~decimal.Decim
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
-from contracts import Identity, IdentityKind, Money, Payment, PurchaseLine, PurchaseRecorded, Sender
+from contracts import Campaign, Identity, IdentityKind, Money, Payment, PurchaseLine, PurchaseRecorded, Sender
 from services.ingress.errors import InvalidPayload
 from services.ingress.translate._common import (
     IdentityCandidate,
@@ -64,8 +65,38 @@ def translate(
             lines=lines,
             total=total,
             payments=(_payment(order, total),),
+            campaign=_campaign(order),
         )
     return [event]
+
+
+#: UTM parameter -> :class:`Campaign` field.
+_UTM = {"utm_source": "source", "utm_medium": "medium", "utm_campaign": "name", "utm_term": "term"}
+_UTM |= {"utm_content": "content"}
+
+
+def _campaign(order: Node) -> Campaign | None:
+    """UTM parameters of ``landing_site`` (a path with a query, or a whole URL) and the host of
+    ``referring_site``; None when the order says neither (a POS sale, a draft order). Best effort: a
+    malformed URL or value is left out, never a reason to refuse the order."""
+    query = parse_qs(_split(order.child("landing_site").optional_text()).query)
+    found = {field: query[key][0] for key, field in _UTM.items() if query.get(key)}
+    found["referrer"] = _split(order.child("referring_site").optional_text()).hostname or ""
+    kept = {field: clip(value.strip(), 200) for field, value in found.items() if _label(value)}
+    return Campaign(**kept) if kept else None
+
+
+def _split(url: str | None) -> SplitResult:
+    try:
+        parts = urlsplit(url or "")
+        parts.hostname  # noqa: B018 - raises on a malformed host (an unclosed IPv6 bracket)
+    except ValueError:
+        return urlsplit("")
+    return parts
+
+
+def _label(value: str) -> bool:
+    return bool(value.strip()) and value.isprintable()
 
 
 def _lines(order: Node, currency: str) -> tuple[PurchaseLine, ...]:
