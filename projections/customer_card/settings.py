@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic import Field
-
-from plumbing.settings import StoreSettings
+from plumbing.projection_main import ProjectionSettings
 
 
-class CardProjectionSettings(StoreSettings):
-    batch_size: int = Field(default=500, ge=1, le=10_000)
-    idle_timeout_s: float = Field(default=2.0, gt=0, description="poll interval if a NOTIFY is missed")
+class CardProjectionSettings(ProjectionSettings):
+    """Its batch size and poll interval (``HUB_BATCH_SIZE``, ``HUB_IDLE_TIMEOUT_S``) and the store."""

@@ -8,12 +8,10 @@ from pathlib import Path
 from pydantic import Field
 
 from contracts.sales_config import ConfigError, PipelinesConfig, default_pipelines_file, parse_pipelines
-from plumbing.settings import StoreSettings
+from plumbing.projection_main import ProjectionSettings
 
 
-class PipelineProjectionSettings(StoreSettings):
-    batch_size: int = Field(default=500, ge=1, le=10_000)
-    idle_timeout_s: float = Field(default=2.0, gt=0, description="poll interval if a NOTIFY is missed")
+class PipelineProjectionSettings(ProjectionSettings):
     pipelines_file: Path | None = Field(default=None, description="default: deploy/pipelines.toml")
 
     def pipelines(self) -> PipelinesConfig:

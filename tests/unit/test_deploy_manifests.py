@@ -192,7 +192,13 @@ def test_workers_serve_metrics_and_health_on_their_metrics_port_and_are_probed_t
 
 
 #: What starts a worker's metrics server (plumbing/metrics_server.py and the helpers built on it).
-_SERVES_METRICS = ("metrics_served(", "projection_metrics_served(", "serve_consumer_metrics(")
+#: Calls that start the server; ``projection_process(`` is plumbing/projection_main.py, which serves it.
+_SERVES_METRICS = (
+    "metrics_served(",
+    "projection_metrics_served(",
+    "serve_consumer_metrics(",
+    "projection_process(",
+)
 
 
 def test_every_probed_worker_starts_a_metrics_server_in_its_own_code() -> None:
