@@ -50,10 +50,22 @@ async def index_links(
 ) -> None:
     """Point ``identities`` at ``customer_id`` (as well as at any customer holding them already);
     an identity this customer holds already is a constraint violation."""
+    await index_many_links(conn, [(customer_id, identities, evidence_event_id)])
+
+
+async def index_many_links(conn: Conn, linked: Sequence[tuple[UUID, Sequence[Identity], UUID]]) -> None:
+    """:func:`index_links` for several ``(customer, identities, evidence event)`` at once (one batch)."""
+    rows = [
+        (identity.key, customer, evidence)
+        for customer, identities, evidence in linked
+        for identity in identities
+    ]
+    if not rows:
+        return
     async with conn.cursor() as cur:
         await cur.executemany(
             "INSERT INTO identity_index (identity_key, customer_id, evidence_event_id) VALUES (%s, %s, %s)",
-            [(identity.key, customer_id, evidence_event_id) for identity in identities],
+            rows,
         )
 
 

@@ -85,46 +85,100 @@ async def append_locked(
     stored = await stored_positions(conn, [e.event_id for e in events])
     if stored:
         return _repeat_of_stored_batch(events, stored)
-    cur = await conn.execute("SELECT version FROM streams WHERE stream_id = %s", (stream_id,))
-    row = await cur.fetchone()
-    current: int | None = row[0] if row else None
-    _check_expected(stream_id, expected, current)
-    first = 0 if current is None else current + 1
-    if current is None:
-        await conn.execute("INSERT INTO streams (stream_id, version) VALUES (%s, %s)", (stream_id, first))
-    positions = await _insert_events(conn, stream_id, first, events)
-    last_version = first + len(events) - 1
-    await conn.execute("UPDATE streams SET version = %s WHERE stream_id = %s", (last_version, stream_id))
-    await conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, str(positions[-1])))
-    return AppendResult(positions=tuple(positions), stream_version=last_version)
+    current = await _current_versions(conn, [stream_id])
+    _check_expected(stream_id, expected, current.get(stream_id))
+    (result,) = await _write_locked(conn, [(stream_id, events)], current)
+    return result
 
 
-async def _insert_events(conn: Conn, stream_id: str, first: int, events: Sequence[NewEvent]) -> list[int]:
-    """One INSERT for the whole batch (one round trip); returns positions in stream-version order.
+async def append_streams_locked(
+    conn: Conn, appends: Sequence[tuple[str, Sequence[NewEvent]]]
+) -> list[AppendResult]:
+    """Several appends (any expected version) in a handful of round trips, however many there are.
+
+    For a writer that batches: one read of the streams' versions, one key lookup, one INSERT, one
+    update of the versions and one notification for the lot. A stream may come more than once; its
+    appends follow each other in the order given. The events must not be stored yet (the caller
+    checked their ids in the same locked transaction); a repeat fails on the unique event id.
+    """
+    if not appends or not all(events for _, events in appends):
+        raise ValueError("an append needs at least one event")
+    return await _write_locked(conn, appends, await _current_versions(conn, [s for s, _ in appends]))
+
+
+async def _current_versions(conn: Conn, streams: Sequence[str]) -> dict[str, int]:
+    """stream -> its current version, for the streams that exist."""
+    cur = await conn.execute(
+        "SELECT stream_id, version FROM streams WHERE stream_id = ANY(%s)", (sorted(set(streams)),)
+    )
+    return {stream: version for stream, version in await cur.fetchall()}
+
+
+async def _write_locked(
+    conn: Conn, appends: Sequence[tuple[str, Sequence[NewEvent]]], current: dict[str, int]
+) -> list[AppendResult]:
+    """Number the events per stream after ``current``, move the streams' versions, insert, notify."""
+    numbered: list[tuple[str, int, NewEvent]] = []
+    last = dict(current)
+    last_versions = []
+    for stream_id, events in appends:
+        first = last[stream_id] + 1 if stream_id in last else 0
+        numbered.extend((stream_id, first + n, new) for n, new in enumerate(events))
+        last[stream_id] = first + len(events) - 1
+        last_versions.append(last[stream_id])
+    moved = sorted((stream, last[stream]) for stream in {s for s, _ in appends})
+    await conn.execute(  # before the events: they reference their stream
+        "INSERT INTO streams (stream_id, version) SELECT * FROM unnest(%s::text[], %s::bigint[])"
+        " ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version",
+        ([stream for stream, _ in moved], [version for _, version in moved]),
+    )
+    positions = await _insert_events(conn, numbered)
+    await conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, str(max(positions.values()))))
+    return [
+        AppendResult(positions=tuple(positions[new.event.event_id] for new in events), stream_version=version)
+        for (_, events), version in zip(appends, last_versions, strict=True)
+    ]
+
+
+async def _insert_events(conn: Conn, numbered: Sequence[tuple[str, int, NewEvent]]) -> dict[UUID, int]:
+    """One INSERT for all ``(stream, version, event)`` rows, in the order given; event id -> position.
 
     Personal fields are sealed first (:mod:`plumbing.eventstore.sealing`), so the hash chain the
-    database computes over the row covers their ciphertext.
+    database computes over the row (from the stream's previous row: hence the order) covers their
+    ciphertext.
     """
-    dumped = [(new.event, new.event.model_dump(mode="json"), new.metadata) for new in events]
-    rows = await seal(conn, stream_id, [Sealable(e.event_id, e.event_type, d, m) for e, d, m in dumped])
+    rows = await seal(
+        conn,
+        [
+            (
+                stream,
+                Sealable(
+                    new.event.event_id, new.event.event_type, new.event.model_dump(mode="json"), new.metadata
+                ),
+            )
+            for stream, _, new in numbered
+        ],
+    )
     cur = await conn.execute(
         "INSERT INTO events"
         " (event_id, stream_id, stream_version, event_type, schema_version, data, metadata)"
-        " SELECT e.event_id, %(stream)s, %(first)s + e.n - 1, e.event_type, e.schema_version, e.data, e.meta"
-        " FROM unnest(%(ids)s::uuid[], %(types)s::text[], %(schemas)s::int[], %(data)s::jsonb[],"
-        "   %(meta)s::jsonb[]) WITH ORDINALITY AS e(event_id, event_type, schema_version, data, meta, n)"
-        " ORDER BY e.n RETURNING stream_version, position",
+        " SELECT e.event_id, e.stream_id, e.stream_version, e.event_type, e.schema_version, e.data, e.meta"
+        " FROM unnest(%(ids)b::uuid[], %(streams)b::text[], %(versions)b::bigint[], %(types)b::text[],"
+        "   %(schemas)b::int[], %(data)b::jsonb[], %(meta)b::jsonb[])"
+        "   WITH ORDINALITY"
+        "   AS e(event_id, stream_id, stream_version, event_type, schema_version, data, meta, n)"
+        " ORDER BY e.n RETURNING event_id, position",
         {
-            "stream": stream_id,
-            "first": first,
-            "ids": [new.event.event_id for new in events],
-            "types": [new.event.event_type for new in events],
-            "schemas": [new.event.schema_version for new in events],
+            "ids": [new.event.event_id for _, _, new in numbered],
+            "streams": [stream for stream, _, _ in numbered],
+            "versions": [version for _, version, _ in numbered],
+            "types": [new.event.event_type for _, _, new in numbered],
+            "schemas": [new.event.schema_version for _, _, new in numbered],
             "data": [Jsonb(row.data) for row in rows],
             "meta": [Jsonb(row.metadata) for row in rows],
         },
     )
-    return [position for _, position in sorted(await cur.fetchall())]
+    return {event_id: position for event_id, position in await cur.fetchall()}
 
 
 def _repeat_of_stored_batch(

@@ -201,25 +201,26 @@ class Sealable:
     metadata: dict[str, Any]
 
 
-async def seal(conn: Conn, stream_id: str, events: Sequence[Sealable]) -> list[Sealable]:
-    """``events`` with their personal fields sealed under their customer's key (made on first use);
-    for a customer whose key is destroyed the fields are written erased. Others pass unchanged.
+async def seal(conn: Conn, events: Sequence[tuple[str, Sealable]]) -> list[Sealable]:
+    """``events`` (each with the stream it goes to) with their personal fields sealed under their
+    customer's key (made on first use), in one round trip however many customers; for a customer
+    whose key is destroyed the fields are written erased. Others pass unchanged.
 
     Each ``data`` is sealed in place (the caller hands over a fresh dump); ``metadata`` is copied.
     """
     subjects: dict[UUID, UUID] = {}
-    for event in events:
+    for stream_id, event in events:
         customer = subject_customer(stream_id, event.metadata, event.data)
         in_data, in_meta = _personal_leaves(event.event_type, event.data, event.metadata)
         if customer is not None and (in_data or in_meta):
             subjects[event.event_id] = customer
     if not subjects:
-        return list(events)
+        return [event for _, event in events]
     _master()  # refuse before touching the database when no master key is configured
     keys = await _customer_keys(conn, subjects.values())
     return [
         _sealed(event, keys[subjects[event.event_id]]) if event.event_id in subjects else event
-        for event in events
+        for _, event in events
     ]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID
@@ -27,11 +27,12 @@ from plumbing.eventstore.postgres import (
 from plumbing.eventstore.postgres import (
     Conn,
     append_locked,
+    append_streams_locked,
     lock_appends,
     stored_positions,
     translated_errors,
 )
-from plumbing.identity_index import holdings, index_links, merge_identities, owners
+from plumbing.identity_index import holdings, index_links, index_many_links, merge_identities, owners
 from plumbing.migrations import apply_migrations_async
 from plumbing.separations import separated_pairs
 from services.timeline.resolve import Merge, Resolution, resolve
@@ -137,7 +138,7 @@ async def _resolve(conn: Conn, event: InteractionEvent, rules: IdentityRules) ->
     """Read what the resolver needs about the sender's identities, and let it decide."""
     identities = event.sender.identities
     known = await owners(conn, [i.key for i in identities])
-    candidates = {customer for held in known.values() for customer in held}
+    candidates = _candidates(known)
     return resolve(
         identities,
         known,
@@ -147,6 +148,23 @@ async def _resolve(conn: Conn, event: InteractionEvent, rules: IdentityRules) ->
         separated=await separated_pairs(conn, candidates),
         holdings=await holdings(conn, candidates) if _needs_holdings(event, candidates, rules) else None,
     )
+
+
+def _candidates(known: Mapping[str, Sequence[UUID]]) -> set[UUID]:
+    return {customer for held in known.values() for customer in held}
+
+
+def _resolve_from(
+    event: InteractionEvent, known: Mapping[str, tuple[UUID, ...]], rules: IdentityRules
+) -> Resolution | None:
+    """The resolution :func:`_resolve` would reach, when the owners of the sender's identities are all
+    it needs: at most one customer holds them (no seniority, separations) and no per-customer limit
+    applies (no holdings). ``None`` when more must be read."""
+    mine = {i.key: known[i.key] for i in event.sender.identities if i.key in known}
+    candidates = _candidates(mine)
+    if len(candidates) > 1 or _needs_holdings(event, candidates, rules):
+        return None
+    return resolve(event.sender.identities, mine, {}, derived_event_id(event.event_id, "customer"), rules)
 
 
 def _needs_holdings(event: InteractionEvent, candidates: set[UUID], rules: IdentityRules) -> bool:
@@ -201,6 +219,95 @@ async def _record_locked(conn: Conn, event: InteractionEvent, rules: IdentityRul
     return Recorded(customer, result.last_position, duplicate=False, resolution=resolution)
 
 
+class _BatchRecorder:
+    """Records a batch inside one locked transaction in a few round trips instead of several per event.
+
+    The batch's duplicates and the owners of all its senders' identities are read once. An event whose
+    resolution needs nothing else (the common case: a known customer, or a new one) is decided in
+    memory and its append waits, to be written with the others in one multi-stream append. An event
+    that needs more (a merge, a per-customer limit) first flushes what waits, then goes the one-by-one
+    way (:func:`_record_locked`), after which the owners are read again: a merge moves identities. The
+    outcome is the one the one-by-one way gives for the same events in the same order.
+    """
+
+    def __init__(self, conn: Conn, events: Sequence[InteractionEvent], rules: IdentityRules) -> None:
+        self.conn, self.events, self.rules = conn, events, rules
+        self.keys = sorted({identity.key for event in events for identity in event.sender.identities})
+        self.known: dict[str, tuple[UUID, ...]] = {}
+        self.stale: set[str] = set()  # keys linked by waiting events: their owners are read again first
+        self.waiting: list[tuple[int, InteractionEvent, Resolution]] = []
+        self.results: list[Recorded | None] = [None] * len(events)
+
+    async def record(self) -> list[Recorded]:
+        stored = await stored_positions(self.conn, [event.event_id for event in self.events])
+        self.known = await owners(self.conn, self.keys)
+        first_of: dict[UUID, int] = {}
+        repeats: list[tuple[int, int]] = []
+        for n, event in enumerate(self.events):
+            if event.event_id in stored:
+                position, stream_id, _ = stored[event.event_id]
+                self.results[n] = Recorded(_customer(stream_id), position, duplicate=True)
+            elif event.event_id in first_of:
+                repeats.append((n, first_of[event.event_id]))  # delivered twice in one batch
+            else:
+                first_of[event.event_id] = n
+                await self._record(n, event)
+        await self._flush()
+        for n, first in repeats:
+            original = self._result(first)
+            self.results[n] = Recorded(original.customer_id, original.position, duplicate=True)
+        return [self._result(n) for n in range(len(self.events))]
+
+    def _result(self, n: int) -> Recorded:
+        result = self.results[n]
+        if result is None:  # every event is decided by the end of record()
+            raise RuntimeError(f"event {n} of the batch was not recorded")
+        return result
+
+    async def _record(self, n: int, event: InteractionEvent) -> None:
+        if self.stale.intersection(identity.key for identity in event.sender.identities):
+            await self._flush()
+            fresh = await owners(self.conn, sorted(self.stale))
+            self.known.update(fresh)
+            self.stale.clear()
+        resolution = _resolve_from(event, self.known, self.rules)
+        if resolution is None:
+            await self._flush()
+            self.results[n] = await _record_locked(self.conn, event, self.rules)
+            self.known = await owners(self.conn, self.keys)
+            self.stale.clear()
+            return
+        _log_refusals(event, resolution)
+        self.waiting.append((n, event, resolution))
+        self.stale.update(identity.key for identity, _ in resolution.links)
+
+    async def _flush(self) -> None:
+        """Write the waiting events: one multi-stream append, one index insert."""
+        if not self.waiting:
+            return
+        appends = [
+            (
+                customer_stream(resolution.customer_id),
+                [
+                    *_link_events(event, resolution),
+                    NewEvent(event, {"customer_id": str(resolution.customer_id)}),
+                ],
+            )
+            for _, event, resolution in self.waiting
+        ]
+        appended = await append_streams_locked(self.conn, appends)
+        await index_many_links(
+            self.conn,
+            [
+                (resolution.customer_id, [identity for identity, _ in resolution.links], event.event_id)
+                for _, event, resolution in self.waiting
+            ],
+        )
+        for (n, _, resolution), result in zip(self.waiting, appended, strict=True):
+            self.results[n] = Recorded(resolution.customer_id, result.positions[-1], False, resolution)
+        self.waiting.clear()
+
+
 async def record_interactions(
     pool: AsyncConnectionPool[Conn], events: Sequence[InteractionEvent], rules: IdentityRules = DEFAULT_RULES
 ) -> list[Recorded]:
@@ -209,11 +316,12 @@ async def record_interactions(
     For each event: resolve the sender under ``rules``, merge customers it proves to be one, and
     append, together with the identity index. So an identity never points at a customer whose events were not
     written, and a redelivered event (same ``event_id``) changes nothing. One transaction per
-    batch amortises the commit (fsync) and the append lock over many events.
+    batch amortises the commit (fsync) and the append lock over many events, and
+    :class:`_BatchRecorder` the round trips.
     """
     async with translated_errors(), pool.connection() as conn, conn.transaction():
         await lock_appends(conn)
-        return [await _record_locked(conn, event, rules) for event in events]
+        return await _BatchRecorder(conn, events, rules).record()
 
 
 async def record_interaction(
