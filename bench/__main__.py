@@ -45,6 +45,14 @@ def _options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--e2e-seconds", type=float, help="end-to-end duration (default 60, quick 4)")
     parser.add_argument("--rebuild-events", type=int, help="stored events to rebuild (default 1,000,000)")
     parser.add_argument("--customers", type=int, help="customers in the store (default 100,000)")
+    parser.add_argument(
+        "--skip",
+        choices=("live", "stored"),
+        action="append",
+        default=[],
+        help="leave out a phase: live (ingest, e2e, lag) or stored (seed, rebuilds, reads)",
+    )
+    parser.add_argument("--lag-rate", type=float, help="steady events/s of the lag phase (default 1,000)")
     parser.add_argument("--concurrency", type=int, default=16, help="closed-loop HTTP clients")
     parser.add_argument("--profile", action="store_true", help="py-spy the ingress and the card rebuild")
     parser.add_argument("--json", type=Path, default=RESULTS, help="where to write JSON (%(default)s)")
@@ -54,6 +62,7 @@ def _options(argv: list[str] | None = None) -> argparse.Namespace:
     options.e2e_seconds = options.e2e_seconds or (4.0 if quick else 60.0)
     options.rebuild_events = options.rebuild_events or (2_000 if quick else 1_000_000)
     options.customers = options.customers or (1_000 if quick else 100_000)
+    options.lag_rate = options.lag_rate or (100.0 if quick else 1_000.0)
     return options
 
 
@@ -133,7 +142,8 @@ class Run:
                 e2e_rate, e2e = live.end_to_end(hub, cursor, options.e2e_seconds, options.concurrency)
                 figures.rate("end_to_end_events_per_s", e2e_rate, "postgres_copy", e2e)
                 figures.note("end_to_end_seconds", options.e2e_seconds)
-                figures.lag(live.projection_lag(hub, cursor, min(1_000.0, e2e_rate / 2), options.seconds))
+                lag_load = live.lag_load(options.lag_rate, options.seconds)
+                figures.lag(live.projection_lag(hub, lag_load, options.lag_rate, options.seconds))
                 figures.memory.update(_memory(hub, self.stack))
             finally:
                 hub.stop()
@@ -182,8 +192,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
         traffic = generate(plan, run.secrets)
         run.ceilings([event for delivery in traffic.deliveries[:3_000] for event in delivery.events])
-        run.live(live.Cursor(traffic))
-        run.stored()
+        if "live" not in options.skip:
+            run.live(live.Cursor(traffic))
+        if "stored" not in options.skip:
+            run.stored()
     run.figures.memory["bench (load + rebuilds)"] = round(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
     )

@@ -91,7 +91,10 @@ def _row(name: str, figure: dict[str, Any]) -> str:
             f"{name:<36} p50 {figure['p50_ms']} ms, p99 {figure['p99_ms']} ms, p999 {figure['p999_ms']} ms"
             f" at {figure['rate']}/s"
         )
-    return f"{name:<36} p50 {figure['p50_ms']} ms, p99 {figure['p99_ms']} ms at {figure['rate']:.0f}/s"
+    line = f"{name:<36} p50 {figure['p50_ms']} ms, p99 {figure['p99_ms']} ms at {figure['rate']:.0f}/s"
+    if "catch_up_s" in figure:  # the lag: how long the backlog took to drain once the load stopped
+        line += f", caught up {figure['catch_up_s']} s after the load"
+    return line
 
 
 def table(result: dict[str, Any]) -> str:
