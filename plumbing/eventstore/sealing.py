@@ -151,10 +151,11 @@ def _seal_value(cipher: AESGCM, event_id: UUID, path: str, value: Any) -> str:
     return base64.urlsafe_b64encode(nonce + cipher.encrypt(nonce, plain, _aad(event_id, path))).decode()
 
 
-def _open_value(cipher: AESGCM, event_id: UUID, path: str, token: Any) -> Any:
+def _open_value(cipher: AESGCM, event_id: UUID, path: str, token: Any, aad: bytes) -> Any:
+    """``aad`` is :func:`_aad` of ``event_id`` and ``path``, made by the caller (once per event's id)."""
     try:
         raw = base64.urlsafe_b64decode(str(token).encode("ascii"))
-        return json.loads(cipher.decrypt(raw[:_NONCE], raw[_NONCE:], _aad(event_id, path)))
+        return json.loads(cipher.decrypt(raw[:_NONCE], raw[_NONCE:], aad))
     except (InvalidTag, binascii.Error, ValueError) as exc:
         raise SealingError(f"field {path} of event {event_id} does not open (altered?)") from exc
 
@@ -264,8 +265,8 @@ KEYS_QUERY: Final = "SELECT key_id, customer_id, wrapped_key FROM customer_keys 
 
 
 def needed_keys(rows: Sequence[Row]) -> set[UUID]:
-    """The ids of the keys that open ``rows``."""
-    return {UUID(mark["key"]) for _, _, metadata in rows if (mark := _seal_mark(metadata))}
+    """The ids of the keys that open ``rows`` (each parsed once, however many rows it sealed)."""
+    return set(map(UUID, {mark["key"] for _, _, metadata in rows if (mark := _seal_mark(metadata))}))
 
 
 def key_of(row: Sequence[Any]) -> CustomerKey:
@@ -275,13 +276,20 @@ def key_of(row: Sequence[Any]) -> CustomerKey:
 
 def open_with(rows: Sequence[Row], keys: Mapping[UUID, CustomerKey]) -> None:
     """Open the sealed fields of ``rows`` in place with ``keys`` (pure: no I/O); a missing or destroyed
-    key leaves :data:`ERASED`. Rows without a seal mark (plaintext, older stores) are left alone."""
+    key leaves :data:`ERASED`. Rows without a seal mark (plaintext, older stores) are left alone.
+
+    Every read of the log goes through here, so the work per field is kept to the decryption: the
+    cipher is looked up once per key of the batch, not once per row."""
+    ciphers: dict[str, AESGCM | None] = {}
     for event_id, data, metadata in rows:
         mark = _seal_mark(metadata)
         if mark is None:
             continue
-        key = keys.get(UUID(mark["key"]))
-        cipher = key.cipher() if key is not None else None
+        key_text = mark["key"]
+        if key_text not in ciphers:
+            key = keys.get(UUID(key_text))
+            ciphers[key_text] = key.cipher() if key is not None else None
+        cipher = ciphers[key_text]
         _open_paths(cipher, event_id, data, mark.get("data", []), "")
         _open_paths(cipher, event_id, metadata, mark.get("metadata", []), "metadata.")
         del metadata[SEALED]
@@ -301,33 +309,43 @@ async def open_sealed(conn: Conn, rows: Sequence[Row], known: dict[UUID, Custome
 def _open_paths(
     cipher: AESGCM | None, event_id: UUID, root: dict[str, Any], paths: list[str], prefix: str
 ) -> None:
+    aad_prefix = f"{event_id}/{prefix}"  # _aad(event_id, prefix + path), without formatting the id per field
     for path in paths:
         container, slot = _locate(root, path)
         if container is None:
             continue
         token = container[slot]
-        container[slot] = ERASED if cipher is None else _open_value(cipher, event_id, prefix + path, token)
+        container[slot] = (
+            ERASED
+            if cipher is None
+            else _open_value(cipher, event_id, prefix + path, token, (aad_prefix + path).encode())
+        )
+
+
+@functools.lru_cache(maxsize=4096)
+def _steps(path: str) -> tuple[str | int, ...]:
+    """A concrete path's steps: keys, and list indexes as ints (parsed once per path, not per event)."""
+    return tuple(
+        int(step[1:-1]) if step.startswith("[") else step for step in path.replace("[", ".[").split(".")
+    )
 
 
 def _locate(root: Any, path: str) -> tuple[Any, Any]:
     """The container and key of a concrete path (``a.b[2].c``), or (None, None) when it is not there."""
     node: Any = root
-    steps = path.replace("[", ".[").split(".")
-    for step in steps[:-1]:
+    *walk, last = _steps(path)
+    for step in walk:
         node = _step(node, step)
         if node is None:
             return None, None
-    last = steps[-1]
-    if last.startswith("["):
-        index = int(last[1:-1])
-        return (node, index) if isinstance(node, list) and index < len(node) else (None, None)
+    if isinstance(last, int):
+        return (node, last) if isinstance(node, list) and last < len(node) else (None, None)
     return (node, last) if isinstance(node, dict) and last in node else (None, None)
 
 
-def _step(node: Any, step: str) -> Any:
-    if step.startswith("["):
-        index = int(step[1:-1])
-        return node[index] if isinstance(node, list) and index < len(node) else None
+def _step(node: Any, step: str | int) -> Any:
+    if isinstance(step, int):
+        return node[step] if isinstance(node, list) and step < len(node) else None
     return node.get(step) if isinstance(node, dict) else None
 
 
