@@ -153,4 +153,8 @@ async def follow(
     )
     async for attempt in retrying:
         with attempt:
-            await _follow_once(pool, dsn, projection, stop, batch_size, idle_timeout, health, observer)
+            try:
+                await _follow_once(pool, dsn, projection, stop, batch_size, idle_timeout, health, observer)
+            except EventStoreUnavailable:
+                await pool.check()  # drop the idle connections the outage broke, not one per retry
+                raise

@@ -301,6 +301,11 @@ class PostgresEventStore:
         self._pool = pool
         self._retry_s = retry_s
 
+    def _connection(self) -> contextlib.AbstractAsyncContextManager[Conn]:
+        """A pooled connection, waited for no longer than the retry budget (the pool's own default is
+        30 s, which would make ``retry_s`` no bound at all while the server is down)."""
+        return self._pool.connection(timeout=self._retry_s)
+
     async def _retrying(self, operation: Callable[[], Awaitable[T]]) -> T:
         retrying = AsyncRetrying(
             stop=stop_after_delay(self._retry_s),
@@ -320,7 +325,7 @@ class PostgresEventStore:
         """Append a batch atomically; an exact repeat returns the original positions."""
 
         async def attempt() -> AppendResult:
-            async with translated_errors(), self._pool.connection() as conn, conn.transaction():
+            async with translated_errors(), self._connection() as conn, conn.transaction():
                 await lock_appends(conn)
                 return await append_locked(conn, stream_id, events, expected)
 
@@ -328,14 +333,14 @@ class PostgresEventStore:
 
     async def read_stream(self, stream_id: str, from_version: int = 0) -> list[RecordedEvent]:
         async def attempt() -> list[RecordedEvent]:
-            async with translated_errors(), self._pool.connection() as conn:
+            async with translated_errors(), self._connection() as conn:
                 return await read_stream(conn, stream_id, from_version)
 
         return await self._retrying(attempt)
 
     async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         async def attempt() -> list[RecordedEvent]:
-            async with translated_errors(), self._pool.connection() as conn:
+            async with translated_errors(), self._connection() as conn:
                 return await read_all(conn, after_position, limit)
 
         return await self._retrying(attempt)
@@ -344,7 +349,7 @@ class PostgresEventStore:
         self, after_position: int, limit: int, event_filter: EventFilter
     ) -> tuple[list[RecordedEvent], int]:
         async def attempt() -> tuple[list[RecordedEvent], int]:
-            async with translated_errors(), self._pool.connection() as conn:
+            async with translated_errors(), self._connection() as conn:
                 return await read_all_filtered(conn, after_position, limit, event_filter)
 
         return await self._retrying(attempt)

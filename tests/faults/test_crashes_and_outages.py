@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
 from bench.private_stack import PrivateStack
 from hub import samples
-from hub.demo import conversation, new_tag, send, wait_for_card
+from hub.demo import Webhook, conversation, new_tag, send, wait_for_card
 from hub.local_secrets import LocalSecrets
 from hub.stack import Infra
 from hub.stack.kafka import run_coro
@@ -22,6 +23,8 @@ from tests.support.traffic import TrafficPlan, generate, publish_events, stored_
 
 pytestmark = pytest.mark.faults
 
+OUTAGE_S = 20.0
+
 
 def _wait_until(predicate: object, timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
@@ -32,6 +35,12 @@ def _wait_until(predicate: object, timeout_s: float, what: str) -> None:
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
+def _post(url: str, hook: Webhook) -> int:
+    """One provider's POST on a connection of its own (called from several threads at once)."""
+    return httpx.post(url + hook.path, content=hook.body, headers=hook.headers, timeout=60).status_code
+
+
+@pytest.mark.deployables("timeline", "projections", "ingress", "api")
 def test_with_kafka_stopped_a_webhook_gets_503_and_the_providers_retry_succeeds_later(
     private: PrivateStack, private_hub: RunningHub
 ) -> None:
@@ -66,22 +75,27 @@ def test_with_kafka_stopped_a_webhook_gets_503_and_the_providers_retry_succeeds_
     _wait_until(lambda: interaction_counts(hub.dsn) == (1, 1), 30, "exactly one stored interaction")
 
 
+@pytest.mark.deployables("projections")  # the writer is started below, with smaller batches
 def test_a_timeline_writer_killed_mid_batch_several_times_loses_doubles_and_drifts_nothing(
     hub: RunningHub, infra: Infra
 ) -> None:
     events = list(stored_events(TrafficPlan(seed=21, customers=80, deliveries=1200), LocalSecrets.generate()))
     run_coro(lambda: ensure_topics(hub.infra.kafka_bootstrap, [TopicSpec(hub.topics.interactions)]))
     run_coro(lambda: publish_events(hub.infra.kafka_bootstrap, hub.topics.interactions, events))
+    hub.extra_env["HUB_BATCH_SIZE"] = "100"  # several batches between kills, one of them in flight
+    hub.start("timeline")
 
     kills = 0
-    for threshold in (100, 400, 700):
-        _wait_until(lambda t=threshold: interaction_counts(hub.dsn)[0] >= t, 90, f"{threshold} stored events")
+    for _ in range(3):
+        # each writer works before it dies: a kill while it still starts would prove nothing
+        target = min(interaction_counts(hub.dsn)[0] + 100, len(events))
+        _wait_until(lambda t=target: interaction_counts(hub.dsn)[0] >= t, 90, f"{target} stored events")
         if interaction_counts(hub.dsn)[0] >= len(events):
             break
         hub.kill("timeline")
         kills += 1
         hub.start("timeline")
-    assert kills >= 1, "the writer finished before it could be killed; raise the traffic"
+    assert kills == 3, "the writer finished before it could be killed three times; raise the traffic"
     restarted = time.monotonic()
     _wait_until(lambda: interaction_counts(hub.dsn)[0] >= len(events), 120, "every event to be stored")
     figures = survival(hub.dsn, infra.pg_dsn, [e.event_id for e in events], time.monotonic() - restarted)
@@ -90,6 +104,7 @@ def test_a_timeline_writer_killed_mid_batch_several_times_loses_doubles_and_drif
     assert streams_are_contiguous(hub.dsn)
 
 
+@pytest.mark.deployables("timeline", "projections", "ingress")
 def test_webhooks_arriving_through_a_20_s_kafka_outage_are_refused_retried_and_stored_exactly_once(
     private: PrivateStack, private_hub: RunningHub
 ) -> None:
@@ -102,16 +117,20 @@ def test_webhooks_arriving_through_a_20_s_kafka_outage_are_refused_retried_and_s
         for delivery in traffic.deliveries[:10]:  # before the outage
             assert send(client, hub.ports.ingress_url, delivery.webhook).status_code == 200
             acknowledged.update(delivery.event_ids)
+        waiting = list(traffic.deliveries[10:])
         private.kafka.stop()
         down_at = time.monotonic()
         try:
-            waiting = list(traffic.deliveries[10:])
-            while time.monotonic() - down_at < 20:  # providers keep sending during the outage
-                for delivery in waiting[:3]:
-                    answer = send(client, hub.ports.ingress_url, delivery.webhook)
-                    assert answer.status_code == 503, answer.text
-                    refused += 1
-                time.sleep(1)
+            # Providers keep sending during the outage, three deliveries a second, without waiting for the
+            # answers (each takes the publish timeout): Kafka stays down until every one is answered.
+            with ThreadPoolExecutor(max_workers=16) as senders:
+                answers = []
+                while time.monotonic() - down_at < OUTAGE_S:
+                    answers += [senders.submit(_post, hub.ports.ingress_url, d.webhook) for d in waiting[:3]]
+                    time.sleep(1)
+                statuses = [answer.result() for answer in answers]
+            assert statuses == [503] * len(statuses), statuses
+            refused = len(statuses)
         finally:
             private.kafka.start()
         for delivery in waiting:  # each provider retries until it gets a 2xx

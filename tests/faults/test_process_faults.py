@@ -82,10 +82,10 @@ def test_sigterm_during_a_slow_handler_stops_within_the_grace_period_and_the_bat
     assert (figures.lost, figures.duplicated, figures.drift) == (0, 0, 0)
 
 
+@pytest.mark.deployables("timeline")  # the projection is started below, with small batches
 def test_a_projection_runner_killed_again_and_again_mid_batch_ends_equal_to_a_rebuild(
     hub: RunningHub, infra: Infra
 ) -> None:
-    stop_process("projections", hub.run_dir)
     env = {**hub.env, "HUB_BATCH_SIZE": "25"}  # many small transactions: many chances to die inside one
     argv = [sys.executable, "-m", "projections.customer_card"]
     events = _traffic(61, 600)

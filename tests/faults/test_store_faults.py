@@ -46,19 +46,22 @@ def _terminate_others(dsn: str) -> int:
     return sum(1 for (done,) in rows if done)
 
 
+@pytest.mark.deployables("projections")  # the writer is started below, with small batches
 def test_backends_terminated_mid_transaction_are_retried_within_bounds_and_nothing_is_lost_or_doubled(
     hub: RunningHub, infra: Infra
 ) -> None:
     events = _traffic(81, 700)
     run_coro(lambda: ensure_topics(infra.kafka_bootstrap, [TopicSpec(hub.topics.interactions)]))
     run_coro(lambda: publish_events(infra.kafka_bootstrap, hub.topics.interactions, events))
+    hub.extra_env["HUB_BATCH_SIZE"] = "25"  # many transactions: cuts land inside them
+    hub.start("timeline")
     wait_until(lambda: interaction_counts(hub.dsn)[0] > 0, 60, "the writer to be busy")
     writer_pid = process_status("timeline", hub.run_dir).pid
     terminated, rounds = 0, 0
     while rounds < 8 and interaction_counts(hub.dsn)[0] < len(events):
         terminated += _terminate_others(hub.dsn)
         rounds += 1
-        time.sleep(0.7)
+        time.sleep(0.3)  # the writer reconnects and appends again in between
     assert rounds >= 2 and terminated >= 2, "the writer finished before its connections could be cut"
     last_cut = time.monotonic()
     wait_until(lambda: interaction_counts(hub.dsn)[0] >= len(events), 120, "every event stored")

@@ -23,8 +23,12 @@ APPENDS = 40
 
 @pytest.fixture
 async def pool(private_database: str) -> AsyncIterator[AsyncConnectionPool[Conn]]:
-    """On the session's private PostgreSQL: restarting it disturbs nobody."""
-    async with AsyncConnectionPool[Conn](private_database, min_size=1, max_size=8) as opened:
+    """On the session's private PostgreSQL: restarting it disturbs nobody.
+
+    A connection request gives up after a second (the default waits 30 s), so the store's own retry bound,
+    not the pool's wait, decides when an outage is too long.
+    """
+    async with AsyncConnectionPool[Conn](private_database, min_size=1, max_size=8, timeout=1) as opened:
         yield opened
 
 

@@ -1,12 +1,17 @@
 """A private three-broker Kafka for the scale tests: its own state dir and ports, so killing its brokers
 never disturbs the shared stack other tests use. PostgreSQL is the shared one (each test has its own
-database), because nothing here stops it."""
+database), because nothing here stops it.
+
+Four JVMs take half a minute or more to start on two cores, so the cluster starts in the background at the
+first scale test, and the tests that need it run after the others.
+"""
 
 from __future__ import annotations
 
 import shutil
 import socket
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -42,8 +47,38 @@ def _shared_jars() -> Path | None:
     return home if any((home / "libs").glob("kafka_*.jar")) else None
 
 
+def _needs_cluster(item: pytest.Item) -> bool:
+    return "kafka_cluster" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Among the scale tests, those of the private cluster last (the others keep their order and places)."""
+    here = Path(__file__).parent
+    slots = [n for n, item in enumerate(items) if here in item.path.parents]
+    ordered = sorted((items[n] for n in slots), key=_needs_cluster)
+    for n, item in zip(slots, ordered, strict=True):
+        items[n] = item
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cluster_starts_early(request: pytest.FixtureRequest) -> None:
+    """At the first scale test, start the cluster if a selected test will need it."""
+    if shutil.which("java") is not None and any(_needs_cluster(item) for item in request.session.items):
+        request.getfixturevalue("_cluster_starting")
+
+
 @pytest.fixture(scope="session")
-def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafkaCluster]:
+def kafka_cluster(_cluster_starting: tuple[LocalKafkaCluster, Future[int]]) -> LocalKafkaCluster:
+    cluster, started = _cluster_starting
+    started.result()
+    return cluster
+
+
+@pytest.fixture(scope="session")
+def _cluster_starting(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[LocalKafkaCluster, Future[int]]]:
+    """The cluster and its start running in a thread; killed at the end of the session."""
     if shutil.which("java") is None:
         pytest.skip("no java on PATH: the private Kafka cluster needs a JRE 17+")
     settings = StackSettings(
@@ -56,8 +91,10 @@ def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKaf
         kafka_home=_shared_jars(),
     )
     cluster = LocalKafkaCluster(settings)
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.kill()  # a disposable cluster: no controlled shutdown needed
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-cluster") as starter:
+        started = starter.submit(cluster.start)
+        try:
+            yield cluster, started
+        finally:
+            started.exception()  # a start still under way launches nodes: let it end, then kill them
+            cluster.kill()  # a disposable cluster: no controlled shutdown needed

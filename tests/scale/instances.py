@@ -63,12 +63,14 @@ async def send_all(
         return list(await asyncio.gather(*(one(client, delivery) for delivery in deliveries)))
 
 
-async def group_members(bootstrap: str, group: str) -> int:
-    """How many members the consumer group has right now."""
+async def stable_members(bootstrap: str, group: str) -> int:
+    """How many members the consumer group has once it is stable, 0 while it rebalances: a member counted
+    mid-rebalance may hold no partitions yet, while the other one still holds them all."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(bootstrap))
     await admin.start()
     try:
         (description,) = await admin.describe_consumer_groups([group])
-        return len(description.to_object()["groups"][0]["members"])
+        (described,) = description.to_object()["groups"]
+        return len(described["members"]) if described["state"] == "Stable" else 0
     finally:
         await admin.close()

@@ -70,8 +70,8 @@ async def test_one_broker_lost_under_load_is_invisible_two_lost_answer_503_and_n
 ) -> None:
     await create_hub_topics(hub)
     _start(hub)
-    traffic = generate(TrafficPlan(seed=11, customers=60, deliveries=348), hub.secrets).deliveries
-    before, during, refused = list(traffic[:120]), list(traffic[120:340]), list(traffic[340:])
+    traffic = generate(TrafficPlan(seed=11, customers=60, deliveries=168), hub.secrets).deliveries
+    before, during, refused = list(traffic[:40]), list(traffic[40:160]), list(traffic[160:])
     # refused ones are sent at once: each waits out the publish timeout before its 503
     url = hub.ports.ingress_url
 

@@ -23,7 +23,13 @@ from plumbing.eventstore.postgres import Conn
 from plumbing.kafka import bootstrap_servers
 from plumbing.projection import apply_next_batch, checkpoint
 from projections.customer_card.store import CustomerCardProjection
-from tests.scale.instances import create_hub_topics, group_members, start_instance, stop_instances, wait_until
+from tests.scale.instances import (
+    create_hub_topics,
+    stable_members,
+    start_instance,
+    stop_instances,
+    wait_until,
+)
 from tests.support.deployables import RunningHub
 from tests.support.events import new_events, stream_name
 from tests.support.rebuild import copy_log
@@ -70,7 +76,7 @@ async def test_two_timeline_writers_share_the_partitions_and_the_survivor_of_a_k
     start_instance(hub, "timeline-b", "timeline", **small_batches)
 
     async def both_joined() -> bool:
-        return await group_members(bootstrap, hub.group) == 2
+        return await stable_members(bootstrap, hub.group) == 2
 
     await wait_until(both_joined, 60, "both writers in the consumer group")
     await publish_events(bootstrap, hub.topics.interactions, chat_events(total, people, uuid.uuid4().hex[:8]))
