@@ -6,6 +6,7 @@ fails verification is never stored (anyone could otherwise fill the disk).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -109,12 +110,11 @@ async def keep_evidence(
     Raises :class:`EvidenceUnavailable` when the store fails, and ``ValueError`` when an event
     references an attachment the endpoint did not hand over (a translator bug, never the sender's).
     """
-    try:
-        body = await blobs.put(delivery.body)
-        stored = {(await blobs.put(data)).sha256 for data in attachments}
+    try:  # together: a batching store writes them as one batch
+        body, *kept = await asyncio.gather(*(blobs.put(data) for data in (delivery.body, *attachments)))
     except OSError as exc:
         raise EvidenceUnavailable(f"evidence store failed: {exc.strerror or type(exc).__name__}") from exc
-    missing = missing_attachments(events, stored)
+    missing = missing_attachments(events, {ref.sha256 for ref in kept})
     if missing:
         raise ValueError(f"events reference attachments that were not stored: {missing}")
     return with_evidence(events, evidence_of(delivery, endpoint_path, scheme, key_index, body, verified_at))

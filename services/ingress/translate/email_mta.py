@@ -12,12 +12,12 @@ to them; one whose every recipient is in-house is internal mail and is ignored.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import re
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from email import policy
 from email.errors import MessageError
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
@@ -42,6 +42,7 @@ from services.ingress.translate._common import (
     sender_identities,
     summarise,
 )
+from services.ingress.translate._headers import message_policy
 
 PROVIDER = "mta"
 
@@ -153,7 +154,7 @@ def email_event(
 
 def parse_headers(text: str) -> EmailMessage:
     """A header-only message from a header block (``Name: value`` lines), parsed as MTA mail is."""
-    message = Parser(policy=policy.default).parsestr(text, headersonly=True)
+    message = Parser(policy=message_policy()).parsestr(text, headersonly=True)
     if not isinstance(message, EmailMessage):  # policy.default always builds EmailMessage
         raise InvalidPayload("headers are not an email header block")
     return message
@@ -166,9 +167,15 @@ def text_summary(text: str | None, markup: str | None = None) -> str:
     return summarise(_strip_html(markup)) if markup else ""
 
 
+@functools.lru_cache(maxsize=1)
 def parse_message(raw: bytes) -> EmailMessage:
-    """A whole RFC 5322 message from its bytes."""
-    message = BytesParser(policy=policy.default).parsebytes(raw)
+    """A whole RFC 5322 message from its bytes; never to be changed by the caller (it may be shared).
+
+    One delivery is asked for twice, back to back: for its events, then for its attachments' bytes.
+    Parsing MIME is the costliest step of an email webhook, so the last message parsed is kept and
+    handed out again for the same bytes.
+    """
+    message = BytesParser(policy=message_policy()).parsebytes(raw)
     if not isinstance(message, EmailMessage):  # policy.default always builds EmailMessage
         raise InvalidPayload("body is not an email message")
     return message
