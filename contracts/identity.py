@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Self
+from typing import Final, Self
 
 import phonenumbers
 from pydantic import Field, model_validator
@@ -20,6 +20,20 @@ class IdentityKind(StrEnum):
     HANDLE = "handle"  # a chat or social account, qualified by its provider
     LOYALTY = "loyalty"  # loyalty or payment card id
     EXTERNAL = "external"  # id in another CRM or shop system, qualified by provider
+
+
+SHOPIFY_ORDER: Final = "shopify_order"
+"""Provider of ``external:shopify_order:<order id>``, the identity a Shopify order carries after its
+buyer's own, so a later refund, whose payload names only its order, finds the buyer."""
+
+TRANSACTION_REFERENCES: Final = frozenset({SHOPIFY_ORDER})
+"""Providers of identities that name a transaction, not a person. They resolve later events about the
+transaction to its customer (write side), but a customer gains one per order, so the card neither lists
+them nor is looked up by them: a buyer with thousands of orders keeps a card of the usual size."""
+
+
+def is_transaction_reference(identity: Identity) -> bool:
+    return identity.kind is IdentityKind.EXTERNAL and identity.provider in TRANSACTION_REFERENCES
 
 
 class InvalidIdentity(ValueError):

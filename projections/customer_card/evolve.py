@@ -24,6 +24,7 @@ from contracts import (
     RecordingStored,
     RefundRecorded,
 )
+from contracts.identity import is_transaction_reference
 from contracts.media import MediaStored
 from contracts.personal import ERASED
 from contracts.read.customer_card import (
@@ -117,6 +118,8 @@ def _link(card: CustomerCard, event: IdentityLinked) -> None:
     identity = event.identity
     if identity.value == ERASED:
         return  # a forgotten customer's identity: nothing left to show or to find them by
+    if is_transaction_reference(identity):
+        return  # an order's id: the purchase shows it, and a buyer would collect one per order
     if any(view.key == identity.key for view in card.identities):
         return
     card.identities.append(

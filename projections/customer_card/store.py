@@ -15,6 +15,7 @@ from contracts import (
     InteractionEvent,
 )
 from contracts.erasure import CustomerForgotten
+from contracts.identity import is_transaction_reference
 from contracts.personal import ERASED
 from contracts.read.card_search import fold as fold_text
 from contracts.read.card_search import search_terms
@@ -123,8 +124,9 @@ class _PendingRows:
 
     def add(self, fact: Fact) -> None:
         if isinstance(fact.event, IdentityLinked):
-            if fact.event.identity.value != ERASED:
-                self.links.append((fact.event.identity.key, fact.customer_id))
+            identity = fact.event.identity
+            if identity.value != ERASED and not is_transaction_reference(identity):  # as the card (evolve)
+                self.links.append((identity.key, fact.customer_id))
         elif isinstance(fact.event, InteractionEvent):
             self.timeline.append(_timeline_row(fact.customer_id, fact.position, fact.event))
 

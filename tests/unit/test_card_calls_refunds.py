@@ -15,6 +15,7 @@ from contracts import (
     Direction,
     Envelope,
     IdentityKind,
+    IdentityLinked,
     Money,
     PurchaseLine,
     PurchaseRecorded,
@@ -172,3 +173,21 @@ def test_a_survivor_folded_over_both_histories_has_their_refunds_and_calls() -> 
         ("absorbed", absorbed, "shared_identity")
     ]
 
+
+def test_order_ids_resolve_refunds_but_are_not_listed_as_the_buyers_identities() -> None:
+    """A buyer gains one order identity per order: the card would grow without bound (and every fold with
+    it), so links of transaction references stay off the card while the person's own identities show."""
+    customer = uuid4()
+    links = [
+        IdentityLinked(
+            **_envelope(0),
+            customer_id=customer,
+            identity=identity,
+            rule="new_customer",
+            evidence_event_id=uuid4(),
+        )
+        for identity in (PHONE, ORDER)
+    ]
+    card = _fold(customer, [*links, _purchase("20.00", 1), _refund("5.00", 2)])
+    assert [view.key for view in card.identities] == [PHONE.key]
+    assert card.purchase_count == 1 and card.lifetime_value == {"USD": Decimal("15.00")}

@@ -11,6 +11,7 @@ from datetime import datetime
 from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from contracts import Campaign, Identity, IdentityKind, Money, Payment, PurchaseLine, PurchaseRecorded, Sender
+from contracts.identity import SHOPIFY_ORDER
 from services.ingress.errors import InvalidPayload
 from services.ingress.translate._common import (
     IdentityCandidate,
@@ -24,7 +25,7 @@ from services.ingress.translate._common import (
 )
 
 PROVIDER = "shopify"
-ORDER_IDENTITY = "shopify_order"
+ORDER_IDENTITY = SHOPIFY_ORDER
 """Provider of the ``external:shopify_order:<order id>`` identity every order event carries (after
 the buyer's own), so a later refund, whose payload names only its order, finds the buyer's card."""
 
