@@ -27,6 +27,7 @@ from hub import deployment
 from hub.stack import Infra
 from tests.support.deployables import RunningHub
 from tests.support.infra import with_database
+from tests.support.ordering import run_last
 
 CONSUMERS = ("timeline", "projections")
 """What every fault figure needs: the writer that stores, and the card projection that drift compares."""
@@ -57,12 +58,8 @@ def _needs_private(item: pytest.Item) -> bool:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Among the fault tests, those of the private stack last (the others keep their order and places)."""
-    here = Path(__file__).parent
-    slots = [n for n, item in enumerate(items) if here in item.path.parents]
-    ordered = sorted((items[n] for n in slots), key=_needs_private)
-    for n, item in zip(slots, ordered, strict=True):
-        items[n] = item
+    """Among these tests, those of the private stack last."""
+    run_last(items, Path(__file__).parent, _needs_private)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -18,6 +18,7 @@ import pytest
 
 from hub.stack import LocalKafkaCluster, StackSettings
 from tests.support.deployables import free_port
+from tests.support.ordering import run_last
 
 pytestmark = pytest.mark.scale
 
@@ -52,12 +53,8 @@ def _needs_cluster(item: pytest.Item) -> bool:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Among the scale tests, those of the private cluster last (the others keep their order and places)."""
-    here = Path(__file__).parent
-    slots = [n for n, item in enumerate(items) if here in item.path.parents]
-    ordered = sorted((items[n] for n in slots), key=_needs_cluster)
-    for n, item in zip(slots, ordered, strict=True):
-        items[n] = item
+    """Among these tests, those of the private cluster last."""
+    run_last(items, Path(__file__).parent, _needs_cluster)
 
 
 @pytest.fixture(scope="session", autouse=True)
