@@ -26,7 +26,10 @@ SHOPIFY_ORDER: Final = "shopify_order"
 """Provider of ``external:shopify_order:<order id>``, the identity a Shopify order carries after its
 buyer's own, so a later refund, whose payload names only its order, finds the buyer."""
 
-TRANSACTION_REFERENCES: Final = frozenset({SHOPIFY_ORDER})
+SQUARE_PAYMENT: Final = "square_payment"
+"""Provider of ``external:square_payment:<payment id>``, carried by a Square purchase for the same reason."""
+
+TRANSACTION_REFERENCES: Final = frozenset({SHOPIFY_ORDER, SQUARE_PAYMENT})
 """Providers of identities that name a transaction, not a person. They resolve later events about the
 transaction to its customer (write side), but a customer gains one per order, so the card neither lists
 them nor is looked up by them: a buyer with thousands of orders keeps a card of the usual size."""

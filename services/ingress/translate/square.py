@@ -39,6 +39,7 @@ from contracts import (
     RefundRecorded,
     Sender,
 )
+from contracts.identity import SQUARE_PAYMENT
 from services.ingress.errors import IgnoredDelivery, InvalidPayload, UnsupportedEventType
 from services.ingress.translate._common import (
     IdentityCandidate,
@@ -57,7 +58,7 @@ REFUND_TYPES = frozenset({"refund.created", "refund.updated"})
 ORDER_TYPES = frozenset({"order.created", "order.updated", "order.fulfillment.updated"})
 EVENT_TYPES = PAYMENT_TYPES | REFUND_TYPES | ORDER_TYPES
 LINE_NAME = "Square payment"
-PAYMENT_IDENTITY = "square_payment"
+PAYMENT_IDENTITY = SQUARE_PAYMENT
 """Provider of the ``external:square_payment:<payment id>`` identity every purchase carries (after the
 buyer's own), so a later refund, whose payload names only its payment, finds the buyer's card."""
 
