@@ -14,6 +14,7 @@ from contracts import (
     IdentityUnlinked,
     InteractionEvent,
 )
+from contracts.base import STORED
 from contracts.erasure import CustomerForgotten
 from contracts.identity import is_transaction_reference
 from contracts.personal import ERASED
@@ -35,7 +36,7 @@ async def load_cards(conn: Conn, customer_ids: Iterable[UUID]) -> dict[UUID, Cus
     cur = await conn.execute(
         "SELECT card::text FROM customer_cards WHERE customer_id = ANY(%s)", (list(customer_ids),)
     )
-    cards = [CustomerCard.model_validate_json(row[0]) for row in await cur.fetchall()]
+    cards = [CustomerCard.model_validate_json(row[0], context=STORED) for row in await cur.fetchall()]
     return {card.customer_id: card for card in cards}
 
 
