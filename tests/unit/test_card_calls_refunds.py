@@ -174,7 +174,7 @@ def test_a_survivor_folded_over_both_histories_has_their_refunds_and_calls() -> 
     ]
 
 
-def test_order_ids_resolve_refunds_but_are_not_listed_as_the_buyers_identities() -> None:
+def test_order_ids_are_not_listed_as_the_buyers_identities_and_its_refunds_still_count() -> None:
     """A buyer gains one order identity per order: the card would grow without bound (and every fold with
     it), so links of transaction references stay off the card while the person's own identities show."""
     customer = uuid4()
