@@ -3,6 +3,11 @@
 Prints a table and writes JSON (``--json``). Ceilings are measured in the same run, so each ratio holds
 on a busy machine. ``--quick`` is the smoke size (seconds, not minutes); the defaults are the full run.
 Nothing of the shared local stack is touched: the run starts its own broker and cluster on free ports.
+
+HTTP load comes from one open-loop generator (``bench/loadgen``, built with Go on first use), which sends
+the same signed deliveries to a no-op app (the ``http_noop`` ceiling) and to the hub. Every run checks
+the generator's headroom: unless it drove the no-op app to 3x the hub's ingest rate, the ingest figure is
+marked generator-bound (``notes.generator_headroom``).
 """
 
 from __future__ import annotations
@@ -20,21 +25,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import ceilings, live, stored
+from bench import ceilings, live, stored, writer_backlog
+from bench.deliveries import PUBLIC_BASE, DeliverySource
+from bench.load import Outcome, generator, headroom
 from bench.private_stack import PrivateStack, free_port, private_stack
 from bench.profile import Profile, Sampler
-from bench.report import Figures, table
+from bench.report import LATENCY_RATES, Figures, table
 from bench.scratch_database import scratch_database
 from contracts import InteractionEvent
 from hub import deployment
 from hub.local_secrets import LocalSecrets
 from hub.stack.paths import repo_root
-from hub.stack.processes import process_status
+from hub.stack.processes import child_pids, process_status
 from plumbing.logging import configure_logging
 from tests.support.deployables import RunningHub
-from tests.support.traffic import TrafficPlan, generate, stored_events
+from tests.support.traffic import TrafficPlan, stored_events
 
 LIVE = ("timeline", "projections", "ingress", "api")
+#: Connections of the read API figures (its connection pool serves a few dozen at most).
+READ_CONNECTIONS = 16
 RESULTS = repo_root() / ".state" / "bench-results.json"
 
 
@@ -47,13 +56,26 @@ def _options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--customers", type=int, help="customers in the store (default 100,000)")
     parser.add_argument(
         "--skip",
-        choices=("live", "stored"),
+        choices=("live", "writer", "stored"),
         action="append",
         default=[],
-        help="leave out a phase: live (ingest, e2e, lag) or stored (seed, rebuilds, reads)",
+        help="leave out a phase: live (ingest, e2e, lag), writer (backlog drain) or stored (seed, rebuilds,"
+        " reads)",
     )
     parser.add_argument("--lag-rate", type=float, help="steady events/s of the lag phase (default 1,000)")
-    parser.add_argument("--concurrency", type=int, default=16, help="closed-loop HTTP clients")
+    parser.add_argument(
+        "--connections",
+        "--concurrency",
+        type=int,
+        default=64,
+        help="connections of the unpaced (saturation) HTTP runs (default %(default)s)",
+    )
+    parser.add_argument(
+        "--ingress-workers",
+        type=int,
+        default=2,
+        help="ingress processes on the one port (default %(default)s)",
+    )
     parser.add_argument("--profile", action="store_true", help="py-spy the ingress and the card rebuild")
     parser.add_argument("--json", type=Path, default=RESULTS, help="where to write JSON (%(default)s)")
     options = parser.parse_args(argv)
@@ -75,8 +97,14 @@ def _policy_without_rate_limits(folder: Path) -> Path:
 
 
 def _peak_rss_mb(pid: int | None) -> float | None:
+    """Peak RSS of ``pid``, or of its largest child (uvicorn's workers under their small parent)."""
     if pid is None:
         return None
+    found = [rss for each in (pid, *child_pids(pid)) if (rss := _own_peak_rss_mb(each)) is not None]
+    return max(found, default=None)
+
+
+def _own_peak_rss_mb(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
@@ -103,10 +131,18 @@ class Run:
     secrets: LocalSecrets = field(default_factory=LocalSecrets.generate)
     figures: Figures = field(default_factory=Figures)
     profiles: list[Profile] = field(default_factory=list)
+    noop: Outcome | None = None
+    noop_latency: dict[int, Outcome] = field(default_factory=dict)
 
     def hub(self, dsn: str, name: str) -> RunningHub:
         ports = deployment.Ports(free_port(), free_port())
-        return RunningHub(self.stack.infra, dsn, self.work / name, secrets=self.secrets, ports=ports)
+        env = {"HUB_PUBLIC_BASE_URL": PUBLIC_BASE, "HUB_INGRESS_WORKERS": str(self.options.ingress_workers)}
+        return RunningHub(
+            self.stack.infra, dsn, self.work / name, secrets=self.secrets, ports=ports, extra_env=env
+        )
+
+    def deliveries(self, seed: int) -> DeliverySource:
+        return DeliverySource(self.secrets, customers=min(self.options.customers, 20_000), seed=seed)
 
     def sampler(self, name: str, pid: int | None, seconds: float) -> Sampler | None:
         return Sampler(name, pid, seconds, self.work) if self.options.profile and pid else None
@@ -116,31 +152,60 @@ class Run:
             self.profiles.append(found)
 
     def ceilings(self, sample: list[InteractionEvent]) -> None:
-        """The same payloads by the raw client, the same rows by COPY, the same framework doing nothing."""
+        """The same payloads by the raw client, the same rows by COPY, the same requests to an app that
+        does nothing (at saturation and at each latency figure's rate)."""
         bodies = [event.model_dump_json().encode() for event in sample]
         self.figures.note("payload_bytes_mean", round(sum(map(len, bodies)) / len(bodies)))
         bootstrap, server = self.stack.infra.kafka_bootstrap, self.stack.infra.pg_dsn
         self.figures.ceiling("kafka_produce", asyncio.run(ceilings.kafka_produce(bootstrap, bodies)))
         with scratch_database(server) as scratch:
             self.figures.ceiling("postgres_copy", ceilings.postgres_copy(scratch, sample))
-        seconds, concurrency = self.options.seconds, self.options.concurrency
-        self.figures.ceiling("http_empty", ceilings.http_empty(self.work, seconds, concurrency))
+        options = self.options
+        requests = self.deliveries(seed=99).take(5_000)
+        with ceilings.noop_server(self.work, options.ingress_workers) as url:  # as many processes
+            self.noop = ceilings.http_noop(url, requests, options.seconds, options.connections)
+            for rate in LATENCY_RATES:
+                seconds = min(options.seconds, 5.0)
+                self.noop_latency[rate] = ceilings.noop_latency(
+                    url, requests, rate, seconds, live.PACED_CONNECTIONS
+                )
+        self.figures.ceiling("http_noop", self.noop.rate)
+        self.figures.note("http_noop_generator_cpu_s", round(self.noop.generator_cpu_s, 2))
 
-    def live(self, cursor: live.Cursor) -> None:
+    def live(self) -> None:
         """Ingest, ack latency, end to end and lag, against every deployable of the write and read path."""
         options, figures = self.options, self.figures
+        source = self.deliveries(seed=11)
+        budget = min(self.noop.rate if self.noop else 3_000.0, 3_000.0)  # prepared deliveries/s
         with scratch_database(self.stack.infra.pg_dsn) as dsn:
             hub = self.hub(dsn, "live")
             hub.start(*LIVE)
             try:
+                live.warm_up(hub, source)
+                for rate in LATENCY_RATES:
+                    outcome = live.ack_latency(hub, source, rate, options.seconds)
+                    figures.latency(
+                        f"ack_latency_at_{rate}_per_s", outcome, rate, self.noop_latency.get(rate)
+                    )
                 sampler = self.sampler("ingress", process_status("ingress", hub.run_dir).pid, options.seconds)
-                saturation = live.ingest(hub, cursor, options.seconds, options.concurrency)
+                saturation = live.ingest(hub, source, options.seconds, options.connections, budget)
                 self.keep(sampler)
-                figures.rate("ingest_webhooks_per_s", saturation.rate, "http_empty", saturation)
-                half = live.ack_latency(hub, cursor, saturation.rate / 2, options.seconds)
+                figures.rate("ingest_webhooks_per_s", saturation.rate, "http_noop", saturation)
+                figures.note("ingest_by_provider_per_s", saturation.label_rates())
+                figures.note(
+                    "ingest_p50_p99_ms_at_saturation",
+                    [saturation.quantile_ms(0.5), saturation.quantile_ms(0.99)],
+                )
+                if self.noop is not None:
+                    figures.note("generator_headroom", headroom(self.noop, saturation.rate))
+                half = live.ack_latency(hub, source, saturation.rate / 2, options.seconds)
                 figures.latency("ack_latency_at_half_saturation", half, saturation.rate / 2)
-                e2e_rate, e2e = live.end_to_end(hub, cursor, options.e2e_seconds, options.concurrency)
-                figures.rate("end_to_end_events_per_s", e2e_rate, "postgres_copy", e2e)
+                e2e_budget = max(500.0, 1.5 * saturation.rate)
+                e2e_events, e2e_deliveries, e2e = live.end_to_end(
+                    hub, source, options.e2e_seconds, options.connections, e2e_budget
+                )
+                figures.rate("end_to_end_events_per_s", e2e_events, "postgres_copy", e2e)
+                figures.rate("end_to_end_deliveries_per_s", e2e_deliveries, "http_noop", e2e)
                 figures.note("end_to_end_seconds", options.e2e_seconds)
                 lag_load = live.lag_load(options.lag_rate, options.seconds)
                 figures.lag(live.projection_lag(hub, lag_load, options.lag_rate, options.seconds))
@@ -169,9 +234,9 @@ class Run:
             reader.start("api")
             try:
                 figures.note("customers", options.customers)
-                for route, outcome in stored.read_api(reader, options.seconds, options.concurrency).items():
+                for route, outcome in stored.read_api(reader, options.seconds, READ_CONNECTIONS).items():
                     name = f"read_{route}_requests_per_s"
-                    figures.rate(name, outcome.rate, "http_empty", outcome, p99=True)
+                    figures.rate(name, outcome.rate, "http_noop", outcome, p99=True)
                 figures.memory["api (read bench)"] = _peak_rss_mb(process_status("api", reader.run_dir).pid)
             finally:
                 reader.stop()
@@ -184,16 +249,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="hub-bench-"))
     os.environ["HUB_ACCESS_POLICY_FILE"] = str(_policy_without_rate_limits(work))
     os.environ.setdefault("HUB_TEST_LOG_LEVEL", "INFO")
+    generator()  # built before anything is timed (once; the Go build cache is under .state)
     with private_stack("hub-bench-") as stack:
         run = Run(options, stack, work)
-        phases = 3 * options.seconds + options.e2e_seconds
-        plan = TrafficPlan(
-            seed=11, customers=min(options.customers, 20_000), deliveries=int(phases * 600) + 2_000
-        )
-        traffic = generate(plan, run.secrets)
-        run.ceilings([event for delivery in traffic.deliveries[:3_000] for event in delivery.events])
+        plan = TrafficPlan(seed=11, customers=min(options.customers, 20_000), deliveries=3_000)
+        run.ceilings(list(stored_events(plan, run.secrets)))
         if "live" not in options.skip:
-            run.live(live.Cursor(traffic))
+            run.live()
+        if "writer" not in options.skip:  # the timeline writer alone, draining a Kafka backlog
+            writer_backlog.phase(
+                run.figures, run.profiles, stack.infra, work, quick=options.quick, profile=options.profile
+            )
         if "stored" not in options.skip:
             run.stored()
     run.figures.memory["bench (load + rebuilds)"] = round(

@@ -1,4 +1,4 @@
-"""Ceilings: what the same client, database and framework do with no hub code in the way.
+"""Ceilings: what the same load generator, database and framework do with no hub code in the way.
 
 Each hub figure is reported as a ratio to one of these, measured in the same run on the same machine,
 so the ratio holds even when the machine is busy.
@@ -7,17 +7,18 @@ so the ratio holds even when the machine is busy.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import psycopg
 from aiokafka import AIOKafkaProducer
 from psycopg.types.json import Jsonb
 
-from bench.load import saturate
+from bench.load import Outcome, Request, drive
 from bench.private_stack import free_port
 from contracts import InteractionEvent
 from hub.deployment import wait_http_ok
@@ -77,15 +78,28 @@ def postgres_copy(dsn: str, events: Sequence[InteractionEvent]) -> float:
     return rate
 
 
-def http_empty(run_dir: Path, seconds: float, concurrency: int) -> float:
-    """Requests/s of FastAPI on uvicorn answering an empty 200, driven by the same load client."""
+@contextlib.contextmanager
+def noop_server(run_dir: Path, workers: int = 1) -> Iterator[str]:
+    """The no-op app (:mod:`bench.empty_server`) on a free port, in ``workers`` processes; its base URL."""
     port = free_port()
-    argv = [sys.executable, "-m", "bench.empty_server", str(port)]
-    start_process("bench-empty-http", argv, {}, run_dir)
+    argv = [sys.executable, "-m", "bench.empty_server", str(port), str(workers)]
+    start_process("bench-noop-http", argv, {}, run_dir)
     try:
-        wait_http_ok(f"http://127.0.0.1:{port}/", 30, run_dir, "bench-empty-http")
-        request = ("POST", f"http://127.0.0.1:{port}/", b"{}", {"Content-Type": "application/json"})
-        outcome = asyncio.run(saturate(lambda _n: request, seconds=seconds, concurrency=concurrency))
-        return outcome.rate
+        url = f"http://127.0.0.1:{port}"
+        wait_http_ok(f"{url}/", 30, run_dir, "bench-noop-http")
+        yield url
     finally:
-        stop_process("bench-empty-http", run_dir)
+        stop_process("bench-noop-http", run_dir)
+
+
+def http_noop(url: str, requests: Sequence[Request], seconds: float, connections: int) -> Outcome:
+    """Requests/s of the no-op app at saturation: the generator, unpaced, on the same requests as the hub
+    gets (taken over and over: the app keeps nothing), over as many connections."""
+    return drive(url, requests, rate=0, seconds=seconds, connections=connections, cycle=True)
+
+
+def noop_latency(
+    url: str, requests: Sequence[Request], rate: float, seconds: float, connections: int
+) -> Outcome:
+    """The no-op app's latency at ``rate`` requests/s: the floor of the hub's ack latency at that rate."""
+    return drive(url, requests, rate=rate, seconds=seconds, connections=connections, cycle=True)

@@ -1,4 +1,8 @@
-"""Figures of the running hub: ingest at saturation, ack latency at half of it, end to end, projection lag."""
+"""Figures of the running hub: ingest at saturation, ack latency at fixed rates, end to end, projection lag.
+
+Webhooks are fresh signed deliveries of every provider (:mod:`bench.deliveries`), sent by the open-loop
+generator (:mod:`bench.load`); the no-op ceiling of the same run gets the same requests.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import asyncio
 import statistics
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -14,30 +17,15 @@ import httpx
 import psycopg
 from aiokafka import AIOKafkaProducer
 
-from bench.load import Outcome, paced, saturate, webhook_requests
+from bench.deliveries import DeliverySource
+from bench.load import Outcome, drive
 from contracts import InteractionEvent, event_id_for
 from hub import samples
-from hub.demo import Webhook
 from hub.local_secrets import LocalSecrets
 from plumbing.kafka import SAFE_PRODUCER
 from services.ingress.verify import sign_hex
 from tests.support.deployables import RunningHub
-from tests.support.traffic import Traffic, TrafficPlan, stored_events
-
-
-@dataclass
-class Cursor:
-    """Hands out each generated delivery once: a redelivery would not be new work for the hub."""
-
-    traffic: Traffic
-    next: int = 0
-
-    def take(self, count: int) -> list[Webhook]:
-        taken = self.traffic.deliveries[self.next : self.next + count]
-        self.next += len(taken)
-        if len(taken) < count:
-            raise RuntimeError("the generated traffic ran out: generate more deliveries for this duration")
-        return [delivery.webhook for delivery in taken]
+from tests.support.traffic import TrafficPlan, stored_events
 
 
 def count(dsn: str, query: str) -> int:
@@ -73,31 +61,45 @@ def settle(dsn: str, timeout_s: float) -> int:
     raise TimeoutError("the hub did not settle")
 
 
-def ingest(hub: RunningHub, cursor: Cursor, seconds: float, concurrency: int) -> Outcome:
-    """Closed loop against the ingress: webhooks/s answered 2xx (Kafka has them)."""
-    requests = webhook_requests(hub.ports.ingress_url, cursor.take(_budget(cursor, seconds)))
-    outcome = asyncio.run(saturate(requests, seconds=seconds, concurrency=concurrency, count_events=True))
-    cursor.next -= len(requests) - outcome.ok - sum(outcome.failed.values())  # unsent ones stay available
-    return outcome
+#: Most connections of a paced run: a due request waits for a free one, and the wait counts as latency.
+PACED_CONNECTIONS = 256
 
 
-def _budget(cursor: Cursor, seconds: float) -> int:
-    return min(len(cursor.traffic.deliveries) - cursor.next, int(seconds * 3000))
+def warm_up(hub: RunningHub, source: DeliverySource) -> None:
+    """A second of light traffic first: imports, Kafka metadata and connections are not the figure."""
+    drive(hub.ports.ingress_url, source.take(100), rate=100, seconds=1, connections=8)
 
 
-def ack_latency(hub: RunningHub, cursor: Cursor, rate: float, seconds: float) -> Outcome:
-    """Open loop at ``rate`` webhooks/s: the latency a provider sees."""
-    requests = webhook_requests(hub.ports.ingress_url, cursor.take(int(rate * seconds)))
-    return asyncio.run(paced(requests, rate=rate, seconds=seconds))
+def ingest(
+    hub: RunningHub, source: DeliverySource, seconds: float, connections: int, budget: float
+) -> Outcome:
+    """Unpaced against the ingress for ``seconds``: webhooks/s answered 2xx (Kafka has them). ``budget``:
+    deliveries/s prepared (more than the hub can take; a run that used them all says ``ran_out``)."""
+    requests = source.take(int(budget * seconds) + 1)
+    return drive(
+        hub.ports.ingress_url, requests, rate=0, seconds=seconds, connections=connections, count_accepted=True
+    )
 
 
-def end_to_end(hub: RunningHub, cursor: Cursor, seconds: float, concurrency: int) -> tuple[float, Outcome]:
-    """Events/s from the first webhook sent to the last of their events on a card, over ``seconds``."""
+def ack_latency(hub: RunningHub, source: DeliverySource, rate: float, seconds: float) -> Outcome:
+    """Open loop at ``rate`` webhooks/s: the latency a provider sees, from each scheduled send."""
+    requests = source.take(int(rate * seconds) + 1)
+    return drive(hub.ports.ingress_url, requests, rate=rate, seconds=seconds, connections=PACED_CONNECTIONS)
+
+
+def end_to_end(
+    hub: RunningHub, source: DeliverySource, seconds: float, connections: int, budget: float
+) -> tuple[float, float, Outcome]:
+    """(events/s, deliveries/s, what the generator saw) from the first webhook sent, at saturation for
+    ``seconds``, to the last of their events on a card."""
     before = settle(hub.dsn, 600)
+    requests = source.take(int(budget * seconds) + 1)  # made before the clock starts
     started = time.monotonic()
-    outcome = ingest(hub, cursor, seconds, concurrency)
-    done = wait_projected(hub.dsn, before + outcome.accepted_events, 600)
-    return outcome.accepted_events / (done - started), outcome
+    outcome = drive(
+        hub.ports.ingress_url, requests, rate=0, seconds=seconds, connections=connections, count_accepted=True
+    )
+    done = wait_projected(hub.dsn, before + outcome.accepted, 900)
+    return outcome.accepted / (done - started), outcome.ok / (done - started), outcome
 
 
 async def _probe(client: httpx.AsyncClient, hub: RunningHub, n: int, lags: dict[UUID, float]) -> None:

@@ -31,7 +31,7 @@ class Sampler:
         self.name = name
         self.out = out_dir / f"profile-{name}.txt"
         spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-        argv = [spy, "record", "--format", "raw", "--rate", "50", "--nonblocking"]
+        argv = [spy, "record", "--format", "raw", "--rate", "50", "--nonblocking", "--subprocesses"]
         argv += ["--duration", str(int(seconds)), "--pid", str(pid), "--output", str(self.out)]
         self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

@@ -28,7 +28,7 @@ from contracts.customer import (
 from contracts.documents import DOCUMENT_EVENTS, DocumentAttached
 from contracts.evidence import BlobRef, Evidence, Verification
 from contracts.identity import Identity, IdentityKind, InvalidIdentity, normalise_identity
-from contracts.ids import derived_event_id, event_id_for
+from contracts.ids import derived_event_id, event_id_for, keyed_digest
 from contracts.interactions import (
     INTERACTION_EVENTS,
     Attachment,
@@ -137,6 +137,7 @@ __all__ = [
     "derived_event_id",
     "event_class",
     "event_id_for",
+    "keyed_digest",
     "normalise_identity",
     "note_stream",
     "parse_event",

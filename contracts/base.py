@@ -43,8 +43,9 @@ class Contract(BaseModel):
 class Envelope(Contract):
     """Fields common to every event, so any consumer can route, dedupe and trace it.
 
-    ``event_id`` is deterministic (UUIDv5 over provider and provider message id for inbound
-    interactions), which makes a redelivered webhook the same event, not a new one.
+    ``event_id`` is deterministic (for inbound interactions a keyed hash of provider and provider
+    message id, :func:`contracts.ids.event_id_for`), which makes a redelivered webhook the same event,
+    not a new one.
     """
 
     EVENT_TYPE: ClassVar[str] = ""

@@ -18,7 +18,7 @@ from re import Pattern
 from pydantic import Field, ValidationError, field_validator
 
 from contracts.base import Contract
-from contracts.identity import Identity, IdentityKind
+from contracts.identity import TRANSACTION_REFERENCES, Identity, IdentityKind
 
 _CHECKOUT = Path(__file__).resolve().parents[1]
 
@@ -121,7 +121,12 @@ class IdentityRules(Contract):
         return priority
 
     def max_per_customer(self, group: Group) -> int | None:
+        """The limit of ``group``; never one for transaction references (an order id per purchase), which
+        a customer gains with every order: a limit would refuse buyers, and counting them would make the
+        writer read a customer's whole purchase history (``plumbing.identity_index.holdings``)."""
         kind, provider = group
+        if kind is IdentityKind.EXTERNAL and provider in TRANSACTION_REFERENCES:
+            return None
         rules = self.of(kind)
         override = rules.providers.get(provider) if provider is not None else None
         if override is not None and override.max_per_customer is not None:

@@ -43,12 +43,13 @@ def event_class(event_type: str, schema_version: int) -> type[Envelope]:
         raise UnknownEventType(f"unknown event type {event_type!r} v{schema_version}") from None
 
 
-def parse_event(data: Mapping[str, Any]) -> Envelope:
-    """Validate JSON-like data into its contract, choosing the class by its type and version."""
+def parse_event(data: Mapping[str, Any], context: Mapping[str, Any] | None = None) -> Envelope:
+    """Validate JSON-like data into its contract, choosing the class by its type and version
+    (``context``: pydantic's validation context, e.g. :data:`contracts.base.STORED`)."""
     version = data.get("schema_version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise UnknownEventType(
             f"unknown event type {data.get('event_type')!r}: schema_version must be an integer"
         )
     cls = event_class(str(data.get("event_type")), version)
-    return cls.model_validate(data)
+    return cls.model_validate(data, context=context)

@@ -126,7 +126,8 @@ def export_command(
     ] = None,
 ) -> None:
     """Export events as JSON Lines with a manifest and the raw evidence they reference (checkable offline
-    with `hub audit verify-export`); exit 1 if the store's hash chains are broken."""
+    with `hub audit verify-export`); exit 1 if the store's hash chains are broken or a blob is missing
+    or altered (a blob a lawful forget erased is listed as erased, not missing)."""
     from hub.stack import ensure_postgres
 
     selection = Selection(customer, from_position, to_position, _moment(since), _moment(until))
@@ -138,7 +139,8 @@ def export_command(
     chains = report.manifest["chain_verification"]
     typer.echo(
         f"{events['count']} events (positions {events['first_position']}..{events['last_position']}),"
-        f" {blobs['count']} blobs ({len(blobs['missing'])} missing, {len(blobs['corrupt'])} corrupt)"
+        f" {blobs['count']} blobs ({len(blobs['missing'])} missing, {len(blobs['corrupt'])} corrupt,"
+        f" {len(blobs['erased'])} erased by a forget)"
         f" -> {out_dir}; hash chains {'intact' if chains['intact'] else 'BROKEN'}"
     )
     if not chains["intact"] or blobs["missing"] or blobs["corrupt"]:
@@ -147,10 +149,16 @@ def export_command(
 
 @app.command("verify-export")
 def verify_export_command(folder: Path) -> None:
-    """Check an export offline: hashes of every line, the file and every blob, chain links, positions."""
+    """Check an export offline: hashes of every line, the file and every blob, chain links, positions, and
+    that every readable byte (opened personal values included) is what the hash chain covers."""
     report = verify_export(folder)
     for problem in report.problems:
         typer.echo(f"PROBLEM {problem}")
-    typer.echo(f"events: {report.events}  blobs: {report.blobs}  " + ("ok" if report.ok else "NOT OK"))
+    typer.echo(
+        f"events: {report.events}  blobs: {report.blobs}  erased blobs: {report.erased_blobs}"
+        f"  personal values proven: {report.proven_fields}  erased: {report.erased_fields}"
+        f"  readable copy not provable (sealed before commitments): {report.unprovable_events} events  "
+        + ("ok" if report.ok else "NOT OK")
+    )
     if not report.ok:
         raise typer.Exit(code=1)

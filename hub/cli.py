@@ -16,7 +16,7 @@ import typer
 from pydantic import ValidationError
 
 from hub import audit, customer, deployment, dlq, evidence, identity_simulate, keys, replay
-from hub.local_secrets import load_or_create, master_key
+from hub.local_secrets import id_key, load_or_create, master_key
 from hub.stack import StackSettings, ensure_infra, infra_status, stop_infra
 
 app = typer.Typer(
@@ -32,11 +32,17 @@ app.add_typer(customer.app, name="customer")
 
 
 @app.callback()
-def _local_master_key() -> None:
+def _local_keys() -> None:
     # Against the local stack (no HUB_PG_DSN given), use its master key from the state dir; a configured
     # deployment brings its own HUB_MASTER_KEY (a fresh one would make its sealed data unreadable).
-    if "HUB_MASTER_KEY" not in os.environ and "HUB_PG_DSN" not in os.environ:
-        os.environ["HUB_MASTER_KEY"] = master_key(StackSettings().paths.root)
+    # The same goes for HUB_ID_KEY: ids derived under another key would not deduplicate against the store's.
+    if "HUB_PG_DSN" in os.environ:
+        return
+    root = StackSettings().paths.root
+    if "HUB_MASTER_KEY" not in os.environ:
+        os.environ["HUB_MASTER_KEY"] = master_key(root)
+    if "HUB_ID_KEY" not in os.environ:
+        os.environ["HUB_ID_KEY"] = id_key(root)
 
 
 class Deployable(StrEnum):
@@ -113,13 +119,18 @@ def up(
     """Start Kafka, PostgreSQL and every deployable in the background (idempotent)."""
     settings = _stack(brokers)
     infra = ensure_infra(settings)
+    try:  # each deployable connects as its own runtime role, never as the owner
+        dsns = deployment.deployable_dsns(infra.runtime_dsns)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=2) from exc
     (settings.paths.root / BROKERS_FILE).write_text(f"{settings.kafka_brokers}\n")
     secrets = load_or_create(settings.paths.root)
     ports = replace(_ports(), metrics=metrics_port)
     deployment.migrate_all(infra.pg_dsn)
     run_dir = _run_dir(settings)
     env = deployment.service_env(infra, secrets, ports, settings.paths.blobs)
-    deployment.start_all(run_dir, env, metrics_ports=ports.metrics_ports())
+    deployment.start_all(run_dir, env, metrics_ports=ports.metrics_ports(), dsns=dsns)
     deployment.wait_http_ok(f"{ports.ingress_url}/health", 90, run_dir, "ingress")
     deployment.wait_http_ok(f"{ports.api_url}/health", 90, run_dir, "api")
     if demo:
@@ -183,6 +194,7 @@ def bench(ctx: typer.Context) -> None:
 
 @app.command()
 def migrate() -> None:
-    """Apply every schema migration to HUB_PG_DSN (or the local PostgreSQL)."""
+    """Apply every schema migration to HUB_PG_DSN (the owner's, or the local PostgreSQL), then the runtime
+    roles' privileges (plumbing/db_roles.py)."""
     deployment.migrate_all(ensure_infra().pg_dsn)
     typer.echo("migrations applied")

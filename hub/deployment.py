@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from hub.local_secrets import LocalSecrets
 from hub.stack import Infra
 from hub.stack.processes import ProcessStatus, process_status, start_process, stop_process
 from plumbing.access import MIGRATIONS as ACCESS
+from plumbing.db_roles import Runtime, grant_runtime_privileges
 from plumbing.eventstore.postgres import MIGRATIONS as EVENT_STORE
 from plumbing.migrations import apply_migrations
 from projections.analytics.store import MIGRATIONS as ANALYTICS
@@ -39,6 +41,18 @@ DEPLOYABLES: dict[str, str] = {
     "api": "services.api",
 }
 
+
+#: The database role each deployable connects as (what each may do: plumbing/db_roles.py); the ingress
+#: touches no database and gets no DSN.
+DATABASE_ROLES: dict[str, Runtime] = {
+    "timeline": Runtime.WRITER,
+    "projections": Runtime.PROJECTOR,
+    "analytics": Runtime.PROJECTOR,
+    "relay": Runtime.PROJECTOR,
+    "pipeline": Runtime.AUTOMATION,  # a purchase closes deals: it appends
+    "media": Runtime.AUTOMATION,  # records the files it fetched: it appends
+    "api": Runtime.API,
+}
 
 #: Deployables without an HTTP API: each serves /metrics and /health on a port of its own (HUB_METRICS_PORT).
 WORKERS: tuple[str, ...] = ("timeline", "projections", "pipeline", "analytics", "relay", "media")
@@ -74,7 +88,9 @@ class Ports:
 def service_env(
     infra: Infra, secrets: LocalSecrets, ports: Ports, blob_dir: Path, **extra: str
 ) -> dict[str, str]:
-    """The environment every deployable gets; ``extra`` overrides (topics, group ids in tests)."""
+    """The environment every deployable gets; ``extra`` overrides (topics, group ids in tests).
+
+    Its HUB_PG_DSN is the owner's: :func:`start_all` given ``dsns`` replaces it by each deployable's own."""
     return {
         "HUB_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
         "HUB_PG_DSN": infra.pg_dsn,
@@ -88,10 +104,31 @@ def service_env(
 
 
 def migrate_all(dsn: str) -> None:
-    """Every schema the deployables use, so the API answers before the projection's first batch."""
+    """Every schema the deployables use, so the API answers before the projection's first batch, then the
+    runtime roles' privileges on them (``dsn`` is the owner's)."""
     # each projection ships the shared checkpoint folder: apply it once
     projections = dict.fromkeys((*CARD, *PIPELINE, *ANALYTICS))
     apply_migrations(dsn, EVENT_STORE, TIMELINE, *projections, ACCESS, SALES)
+    grant_runtime_privileges(dsn)
+
+
+def deployable_dsns(runtime_dsns: Mapping[Runtime, str]) -> dict[str, str]:
+    """Each deployable's own HUB_PG_DSN: its runtime role's (see :data:`DATABASE_ROLES`)."""
+    missing = sorted({role.role for role in DATABASE_ROLES.values()} - {r.role for r in runtime_dsns})
+    if missing:
+        raise ValueError(
+            f"no DSN for the runtime role(s) {', '.join(missing)}: with HUB_PG_DSN given, give"
+            " HUB_PG_WRITER_DSN, HUB_PG_PROJECTOR_DSN, HUB_PG_AUTOMATION_DSN and HUB_PG_API_DSN too"
+        )
+    return {name: runtime_dsns[role] for name, role in DATABASE_ROLES.items()}
+
+
+def deployable_env(name: str, env: Mapping[str, str], dsns: Mapping[str, str] | None) -> dict[str, str]:
+    """``env`` with ``name``'s own DSN as HUB_PG_DSN (none for the ingress); ``dsns`` None keeps ``env``'s."""
+    if dsns is None:
+        return dict(env)
+    own = {key: value for key, value in env.items() if key != "HUB_PG_DSN"}
+    return own | ({"HUB_PG_DSN": dsns[name]} if name in dsns else {})
 
 
 def start_all(
@@ -99,11 +136,15 @@ def start_all(
     env: dict[str, str],
     names: tuple[str, ...] = tuple(DEPLOYABLES),
     metrics_ports: dict[str, int] | None = None,
+    dsns: Mapping[str, str] | None = None,
 ) -> None:
-    """Start ``names``; ``metrics_ports`` (see :meth:`Ports.metrics_ports`) gives workers their own port."""
+    """Start ``names``; ``metrics_ports`` (see :meth:`Ports.metrics_ports`) gives workers their own port,
+    ``dsns`` (see :func:`deployable_dsns`) each its own database role."""
     for name in names:
         port = (metrics_ports or {}).get(name)
-        own = {**env, "HUB_METRICS_PORT": str(port)} if port else env
+        own = deployable_env(name, env, dsns)
+        if port:
+            own["HUB_METRICS_PORT"] = str(port)
         start_process(name, [sys.executable, "-m", DEPLOYABLES[name]], own, run_dir)
 
 

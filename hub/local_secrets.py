@@ -10,6 +10,7 @@ import base64
 import json
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -91,11 +92,26 @@ def master_key(state_dir: Path) -> str:
     """
     from plumbing.eventstore.sealing import generate_master_key
 
-    path = state_dir / "master-key"
+    return _state_key(state_dir / "master-key", generate_master_key)
+
+
+def id_key(state_dir: Path) -> str:
+    """The local stack's ``HUB_ID_KEY`` (event ids and dedupe keys are HMACs under it), made on first use.
+
+    Changing it changes the id every later delivery gets, so a webhook delivered before the change and
+    redelivered after it would be stored twice: keep it as long as the store.
+    """
+    from contracts.ids import generate_id_key
+
+    return _state_key(state_dir / "id-key", generate_id_key)
+
+
+def _state_key(path: Path, generate: Callable[[], str]) -> str:
+    """The key kept in ``path`` (mode 0600), written there by ``generate`` on first use."""
     if path.exists():
         return path.read_text().strip()
-    state_dir.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as out:
-        out.write(generate_master_key())
+        out.write(generate())
     return path.read_text().strip()

@@ -26,6 +26,7 @@ import typer
 from contracts.sales_config import default_pipelines_file, parse_pipelines
 from hub.replay_projections import SPECS
 from plumbing.eventstore.audit import verify_chains
+from plumbing.eventstore.postgres import read_all_stored
 from plumbing.export import chain_summary
 from plumbing.export_replay import BadAsOf, log_range, parse_as_of, resolve_as_of
 from plumbing.kafka import TopicSpec, ensure_topics, make_broker
@@ -81,7 +82,7 @@ async def _publish(first: int, last: int, topic: str, partitions: int, bootstrap
     try:
         relay = TimelineRelay(broker, topic)
         async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-            async for batch in log_range(conn, first, last):
+            async for batch in log_range(conn, first, last, read=read_all_stored):  # sealed, as the relay
                 await relay.apply(conn, batch)  # returns only when Kafka acknowledged the whole batch
                 published += len(batch)
     finally:

@@ -154,7 +154,7 @@ async def _vacuum(conn: Conn) -> None:
     was = conn.autocommit
     await conn.set_autocommit(True)
     try:
-        await conn.execute("VACUUM customer_keys, identity_index")
+        await conn.execute("VACUUM customer_keys, identity_index, transaction_references")
     finally:
         await conn.set_autocommit(was)
 

@@ -6,11 +6,16 @@ its hash-chain link (``prev_hash``, ``hash``) and ``content``, the text the chai
 ``sha256(prev_hash || content) == hash`` can be checked without the database, and ``content`` must say
 what the line says. An event whose personal fields are sealed (crypto-shredding) is stored with their
 ciphertext, which is what the chain covers; its line adds ``opened`` (``data`` and ``metadata`` with
-those fields opened, or ``[erased]`` for a forgotten customer), covered by the line's own hash.
+those fields opened, or ``[erased]`` for a forgotten customer) and, for events sealed in format 2,
+``opened.salts``: the salt sealed with each opened value, so that ``sha256(salt || value)`` can be
+compared with the commitment the chain covers (see :mod:`plumbing.export_proof`).
 ``events.sha256`` holds one SHA-256 per line (a changed line is named by number);
 ``manifest.json`` counts, first/last position, the file's and the line list's SHA-256, the positions
 the log itself lacks in the range (``gaps``: sequence values of rolled-back appends), the blobs, and
-the store's own chain verification at export time. Blobs are copied to ``blobs/<sha256>``.
+the store's own chain verification at export time. Blobs are copied to ``blobs/<sha256>``; a blob
+deleted by a lawful forget is listed as ``erased``, and the ``customer.forgotten`` events that erased
+it are copied into the manifest (``blobs.erasures``, as export lines) so the claim can be checked
+against what the chain covers.
 """
 
 from __future__ import annotations
@@ -29,14 +34,15 @@ from uuid import UUID
 
 from psycopg import sql
 
+from contracts.erasure import CustomerForgotten
 from plumbing.blobs import BlobCorrupted, BlobNotFound, BlobStore
 from plumbing.eventstore.audit import ChainReport, verify_chains
 from plumbing.eventstore.postgres import Conn
-from plumbing.eventstore.sealing import CustomerKey, is_sealed, open_sealed
+from plumbing.eventstore.sealing import CustomerKey, Salts, is_sealed, open_sealed
 from plumbing.export_timeline import IN_CUSTOMER_STREAMS, customer_streams
 
 FORMAT = "interaction-hub-audit-export"
-VERSION = 1
+VERSION = 2  # 2: opened values carry their salts; erased blobs are listed with the events that erased them
 EVENTS_FILE = "events.jsonl"
 LINE_HASHES_FILE = "events.sha256"
 MANIFEST_FILE = "manifest.json"
@@ -47,7 +53,8 @@ _COLUMNS = sql.SQL(
     " e.metadata, to_char(e.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
     " encode(e.prev_hash, 'hex'), encode(e.hash, 'hex'), event_content(e)"
 )
-_LINE_KEYS = (
+#: The fields of every export line, in the order of the query; a sealed event's line adds ``opened``.
+LINE_KEYS = (
     "position",
     "event_id",
     "stream_id",
@@ -179,10 +186,19 @@ class _Written:
 
 
 async def _opened(conn: Conn, record: dict[str, Any], keys: dict[UUID, CustomerKey]) -> dict[str, Any]:
-    """What a sealed event says, its personal fields opened (erased once the customer is forgotten)."""
-    data, metadata = copy.deepcopy(record["data"]), copy.deepcopy(record["metadata"])
-    await open_sealed(conn, [(record["event_id"], data, metadata)], keys)
-    return {"data": data, "metadata": metadata}
+    """What a sealed event says, its personal fields opened (erased once the customer is forgotten), with
+    the salt of each opened value when the event was sealed with commitments."""
+    event_id, data, metadata = (
+        UUID(record["event_id"]),
+        copy.deepcopy(record["data"]),
+        copy.deepcopy(record["metadata"]),
+    )
+    salts: dict[UUID, Salts] = {}
+    await open_sealed(conn, [(event_id, data, metadata)], keys, salts)
+    opened: dict[str, Any] = {"data": data, "metadata": metadata}
+    if event_id in salts:
+        opened["salts"] = salts[event_id]
+    return opened
 
 
 async def _write_events(conn: Conn, selection: Selection, folder: Path) -> tuple[_Written, dict[str, Any]]:
@@ -192,10 +208,9 @@ async def _write_events(conn: Conn, selection: Selection, folder: Path) -> tuple
     keys: dict[UUID, CustomerKey] = {}
     with (folder / EVENTS_FILE).open("wb") as events, (folder / LINE_HASHES_FILE).open("wb") as hashes:
         async for row in _selected_rows(conn, selection):
-            record = dict(zip(_LINE_KEYS, row, strict=True))
+            record = _line_record(row)
             if is_sealed(record["metadata"]):
                 record["opened"] = await _opened(conn, record, keys)
-            record["event_id"] = str(record["event_id"])
             line = canonical_line(record)
             events.write(line)
             file_hash.update(line)
@@ -225,8 +240,28 @@ async def _write_events(conn: Conn, selection: Selection, folder: Path) -> tuple
     return written, summary
 
 
-async def _copy_blobs(blobs: BlobStore, wanted: set[str], folder: Path) -> dict[str, Any]:
-    """Copy every referenced blob (hash-checked on the way out); missing or altered ones are listed."""
+def _line_record(row: tuple[Any, ...]) -> dict[str, Any]:
+    record = dict(zip(LINE_KEYS, row, strict=True))
+    record["event_id"] = str(record["event_id"])
+    return record
+
+
+async def _erasures(conn: Conn, missing: list[str]) -> list[dict[str, Any]]:
+    """The ``customer.forgotten`` events that erased any of the ``missing`` blobs, as export lines."""
+    if not missing:
+        return []
+    query = sql.SQL(
+        "SELECT {} FROM events e WHERE e.event_type = %s AND e.data->'erased_blobs' ?| %s::text[]"
+        " ORDER BY e.position"
+    ).format(_COLUMNS)
+    async with conn.transaction():
+        cur = await conn.execute(query, (CustomerForgotten.EVENT_TYPE, missing))
+        return [_line_record(row) for row in await cur.fetchall()]
+
+
+async def _copy_blobs(conn: Conn, blobs: BlobStore, wanted: set[str], folder: Path) -> dict[str, Any]:
+    """Copy every referenced blob (hash-checked on the way out); missing or altered ones are listed, and
+    missing ones a lawful forget deleted are listed as erased, with the events that say so."""
     target = folder / BLOBS_FOLDER
     target.mkdir()
     copied: list[dict[str, Any]] = []
@@ -243,12 +278,16 @@ async def _copy_blobs(blobs: BlobStore, wanted: set[str], folder: Path) -> dict[
             continue
         (target / digest).write_bytes(data)
         copied.append({"sha256": digest, "size_bytes": len(data)})
+    erasures = await _erasures(conn, missing)  # after the copy: a forget that committed meanwhile counts
+    erased = {digest for record in erasures for digest in record["data"].get("erased_blobs", [])}
     return {
         "folder": BLOBS_FOLDER,
         "count": len(copied),
         "files": copied,
-        "missing": missing,
+        "missing": [digest for digest in missing if digest not in erased],
         "corrupt": corrupt,
+        "erased": [digest for digest in missing if digest in erased],
+        "erasures": erasures,
     }
 
 
@@ -272,7 +311,7 @@ async def export(conn: Conn, selection: Selection, folder: Path, blobs: BlobStor
         "created_at": datetime.now(UTC).isoformat(),
         "selection": selection.describe(),
         "events": events,
-        "blobs": await _copy_blobs(blobs, written.blobs, folder),
+        "blobs": await _copy_blobs(conn, blobs, written.blobs, folder),
         "chain_verification": chain_summary(chains),
     }
     (folder / MANIFEST_FILE).write_text(

@@ -7,7 +7,7 @@ a prefix of the log (the same fold the live projection ran, stopped early).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -71,12 +71,17 @@ async def log_until(
 
 
 async def log_range(
-    conn: Conn, first: int, last: int, batch_size: int = 500
+    conn: Conn,
+    first: int,
+    last: int,
+    batch_size: int = 500,
+    read: Callable[[Conn, int, int], Awaitable[list[RecordedEvent]]] = read_all,
 ) -> AsyncIterator[list[RecordedEvent]]:
-    """Batches of the events with ``first <= position <= last``, in log order."""
+    """Batches of the events with ``first <= position <= last``, in log order (read by ``read``: opened,
+    unless the caller publishes them as stored)."""
     after = first - 1
     while after < last:
-        batch = [event for event in await read_all(conn, after, batch_size) if event.position <= last]
+        batch = [event for event in await read(conn, after, batch_size) if event.position <= last]
         if not batch:
             return
         yield batch

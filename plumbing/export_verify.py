@@ -2,11 +2,16 @@
 
 Checked: the file's SHA-256 and size and the line-hash list's SHA-256 against the manifest; every
 line against its recorded hash (a changed line is named by its number, position and event id); each
-line's chain link (``sha256(prev_hash || content) == hash``) and that ``content`` says what the line
-says; links between consecutive versions of a stream; positions strictly increasing, first/last and
-count as the manifest says, and for a range export every position from first to last present unless
-the manifest lists it as a gap of the log; every blob file re-hashed, and every referenced blob present
-unless the manifest already listed it as missing at export time.
+line's chain link (``sha256(prev_hash || content) == hash``) and that every byte a reader reads says
+what ``content`` says: the line is canonical JSON with exactly the exported fields, its fields equal
+``content``, and a sealed event's ``opened`` copy is proven by :mod:`plumbing.export_proof`. Those
+unkeyed hashes can all be recomputed by whoever edits the files; the chain link cannot be, without
+also rewriting ``content`` (and then every later link, which ``hub audit verify`` and the chain digest
+catch). Also: links between consecutive versions of a stream; positions strictly increasing,
+first/last and count as the manifest says, and for a range export every position from first to last
+present unless the manifest lists it as a gap of the log; every blob file re-hashed, and every
+referenced blob present unless a ``customer.forgotten`` event the export carries (a line, or the
+manifest's ``blobs.erasures``, each checked like a line) says it was erased.
 """
 
 from __future__ import annotations
@@ -18,7 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from plumbing.export import BLOBS_FOLDER, MANIFEST_FILE, blob_references
+from contracts.erasure import CustomerForgotten
+from plumbing.eventstore.sealing import SEALED
+from plumbing.export import BLOBS_FOLDER, LINE_KEYS, MANIFEST_FILE, blob_references, canonical_line
+from plumbing.export_proof import OpenedProof, canonical, prove_opened
+
+_CONTENT_FIELDS = LINE_KEYS[:9]  # what ``content`` lists, in its order (position ... recorded_at)
+_TYPE, _DATA, _METADATA = (_CONTENT_FIELDS.index(name) for name in ("event_type", "data", "metadata"))
+_LINE_FIELDS = frozenset(LINE_KEYS)
 
 
 @dataclass
@@ -27,6 +39,14 @@ class VerifyReport:
 
     events: int = 0
     blobs: int = 0
+    #: Referenced blobs absent because a ``customer.forgotten`` event of the export erased them.
+    erased_blobs: int = 0
+    #: Opened personal values proven to be what the chain sealed (their commitment recomputed).
+    proven_fields: int = 0
+    #: Personal values that read ``[erased]`` (a forgotten customer): they claim nothing.
+    erased_fields: int = 0
+    #: Sealed events whose opened values cannot be proven: sealed before commitments (format 1).
+    unprovable_events: int = 0
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -43,15 +63,19 @@ def _sha256_file(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def _content_matches(record: dict[str, Any]) -> bool:
-    """``content`` (the hashed text) says exactly what the line's fields say."""
+def _content(record: dict[str, Any]) -> list[Any] | None:
+    """The hashed ``content`` parsed: the list of :data:`_CONTENT_FIELDS`, or None if it is not one."""
     try:
         content = json.loads(record["content"])
     except (TypeError, ValueError):
-        return False
-    fields = [record[key] for key in ("position", "event_id", "stream_id", "stream_version", "event_type")]
-    fields += [record["schema_version"], record["data"], record["metadata"], record["recorded_at"]]
-    return bool(content == fields)
+        return None
+    return content if isinstance(content, list) and len(content) == len(_CONTENT_FIELDS) else None
+
+
+def _content_matches(record: dict[str, Any], content: list[Any]) -> bool:
+    """``content`` (the hashed text) says exactly what the line's fields say, byte for byte once
+    canonical (so ``1``, ``1.0`` and ``true`` differ, as they do to a reader)."""
+    return canonical([record[key] for key in _CONTENT_FIELDS]) == canonical(content)
 
 
 def _link_ok(record: dict[str, Any]) -> bool:
@@ -60,6 +84,35 @@ def _link_ok(record: dict[str, Any]) -> bool:
     except (TypeError, ValueError):
         return False
     return bool(hashlib.sha256(previous + str(record["content"]).encode()).hexdigest() == record["hash"])
+
+
+def _erased_by(content: list[Any]) -> list[str]:
+    """The blobs a ``customer.forgotten`` event's hashed content says it erased (none for other events)."""
+    data = content[_DATA]
+    if content[_TYPE] != CustomerForgotten.EVENT_TYPE or not isinstance(data, dict):
+        return []
+    erased = data.get("erased_blobs")
+    return [digest for digest in erased if isinstance(digest, str)] if isinstance(erased, list) else []
+
+
+def check_record(record: Any) -> tuple[list[str], list[Any] | None]:
+    """The problems of one exported event (a line or an erasure record) that its own bytes show, and its
+    hashed content when the record is well formed and its link holds (else None)."""
+    if not isinstance(record, dict):
+        return ["not a JSON object"], None
+    if (missing := _LINE_FIELDS - set(record)) or set(record) - _LINE_FIELDS - {"opened"}:
+        extra = sorted(set(record) - _LINE_FIELDS - {"opened"})
+        return [f"fields differ from an export line's (missing {sorted(missing)}, extra {extra})"], None
+    problems: list[str] = []
+    content = _content(record)
+    linked = _link_ok(record)
+    if not linked:
+        problems.append("sha256(prev_hash || content) is not its hash")
+    if content is None:
+        return [*problems, "content is not the hashed list of an event's fields"], None
+    if not _content_matches(record, content):
+        problems.append("the line's fields differ from the hashed content")
+    return problems, content if linked else None
 
 
 class _LineCheck:
@@ -71,6 +124,7 @@ class _LineCheck:
         self.positions: list[int] = []
         self.heads: dict[str, tuple[int, str]] = {}  # stream -> (last version, its hash)
         self.blobs: set[str] = set()
+        self.erased: set[str] = set()  # blobs a customer.forgotten line of the export erased
 
     def line(self, number: int, raw: bytes) -> None:
         where = f"line {number}"
@@ -80,20 +134,42 @@ class _LineCheck:
                 f"{where}: does not match its recorded hash (changed, added or moved)"
             )
         try:
-            record: dict[str, Any] = json.loads(raw)
+            record: Any = json.loads(raw)
         except ValueError:
             self.report.problems.append(f"{where}: not JSON")
             return
-        where = f"{where} (position {record.get('position')}, event {record.get('event_id')})"
-        if not _link_ok(record):
-            self.report.problems.append(f"{where}: sha256(prev_hash || content) is not its hash")
-        if not _content_matches(record):
-            self.report.problems.append(f"{where}: the line's fields differ from the hashed content")
+        if isinstance(record, dict):
+            where = f"{where} (position {record.get('position')}, event {record.get('event_id')})"
+        problems, content = check_record(record)
+        self.report.problems.extend(f"{where}: {problem}" for problem in problems)
+        if not isinstance(record, dict) or not _LINE_FIELDS <= set(record):
+            return
+        if raw != canonical_line(record):
+            self.report.problems.append(f"{where}: not canonical JSON (a reader may read other bytes)")
+        if content is not None:
+            self._readable_copy(where, record, content)
+            self.erased.update(_erased_by(content))
         self._stream_link(where, record)
-        self.positions.append(int(record["position"]))
+        self.positions.append(record["position"] if isinstance(record["position"], int) else -1)
         self.blobs.update(blob_references(record.get("data")))
 
+    def _readable_copy(self, where: str, record: dict[str, Any], content: list[Any]) -> None:
+        """A sealed event's ``opened`` proven against the hashed content; none on other events."""
+        data, metadata = content[_DATA], content[_METADATA]
+        sealed = isinstance(metadata, dict) and SEALED in metadata
+        if "opened" not in record:
+            if sealed:
+                self.report.problems.append(f"{where}: a sealed event without its opened copy")
+            return
+        proof: OpenedProof = prove_opened(data, metadata, record["opened"])
+        self.report.problems.extend(f"{where}: {problem}" for problem in proof.problems)
+        self.report.proven_fields += proof.proven
+        self.report.erased_fields += proof.erased
+        self.report.unprovable_events += 1 if proof.unprovable else 0
+
     def _stream_link(self, where: str, record: dict[str, Any]) -> None:
+        if not isinstance(record["stream_id"], str) or not isinstance(record["stream_version"], int):
+            return  # not an event's fields: already reported as differing from the hashed content
         head = self.heads.get(record["stream_id"])
         if head is not None:
             version, last_hash = head
@@ -125,14 +201,33 @@ def _check_positions(check: _LineCheck, events: dict[str, Any]) -> None:
             problems.append(f"positions missing from the range: {sorted(missing)[:20]}")
 
 
+def _proven_erasures(check: _LineCheck, blobs: dict[str, Any]) -> set[str]:
+    """Blobs erased according to ``customer.forgotten`` events: the export's lines, and the manifest's
+    ``erasures`` (each checked like a line: its fields, its content and its chain link)."""
+    erased = set(check.erased)
+    records = blobs.get("erasures", [])
+    for number, record in enumerate(records if isinstance(records, list) else [], start=1):
+        problems, content = check_record(record)
+        check.report.problems.extend(f"{MANIFEST_FILE} erasure {number}: {problem}" for problem in problems)
+        if content is not None and not problems:
+            erased.update(_erased_by(content))
+    return erased
+
+
 def _check_blobs(check: _LineCheck, folder: Path, blobs: dict[str, Any]) -> None:
     problems = check.report.problems
-    known_missing = set(blobs.get("missing", [])) | set(blobs.get("corrupt", []))
+    erased = _proven_erasures(check, blobs)
+    lacked = set(blobs.get("missing", [])) | set(blobs.get("corrupt", []))
     for digest in sorted(check.blobs):
         path = folder / BLOBS_FOLDER / digest
         if not path.is_file():
-            if digest not in known_missing:
-                problems.append(f"blob {digest}: referenced but not in the export")
+            if digest in erased:
+                check.report.erased_blobs += 1
+            else:
+                why = " (the store lacked it at export time)" if digest in lacked else ""
+                problems.append(
+                    f"blob {digest}: referenced but not in the export, and no erasure says why{why}"
+                )
             continue
         check.report.blobs += 1
         if _sha256_file(path)[0] != digest:

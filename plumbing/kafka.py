@@ -10,11 +10,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped, unused-ignore]
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
+
+log = structlog.get_logger()
 
 #: Producer settings for "a 2xx means Kafka has it": all in-sync replicas, no duplicates on retry.
 SAFE_PRODUCER: dict[str, Any] = {
@@ -35,6 +39,21 @@ def bootstrap_servers(bootstrap: str) -> list[str]:
 def make_broker(bootstrap: str, *, client_id: str, **extra: Any) -> KafkaBroker:
     """A FastStream Kafka broker whose producer is the safe one above."""
     return KafkaBroker(bootstrap_servers(bootstrap), client_id=client_id, **SAFE_PRODUCER, **extra)
+
+
+#: What a caller of :func:`make_producer` may not loosen.
+_SAFETY = frozenset({"acks", "enable_idempotence", "transactional_id"})
+
+
+def make_producer(bootstrap: str, *, client_id: str, **extra: Any) -> AIOKafkaProducer:
+    """A bare aiokafka producer with the safe settings, for a hot path that publishes bytes it made
+    itself (the ingress: FastStream's publish machinery cost more than the send). ``extra`` may tune
+    batching (``linger_ms``, ``max_batch_size``), never the acknowledgement or idempotence."""
+    loosened = _SAFETY & set(extra)
+    if loosened:
+        raise ValueError(f"the safe producer's {sorted(loosened)} cannot be changed")
+    options = {**SAFE_PRODUCER, **extra}
+    return AIOKafkaProducer(bootstrap_servers=bootstrap_servers(bootstrap), client_id=client_id, **options)
 
 
 def subscriber_options(group_id: str) -> dict[str, Any]:
@@ -93,18 +112,67 @@ async def _is_development_node(admin: AIOKafkaAdminClient) -> bool:
     return any(entry["config_names"] == name and entry["config_value"] == "1" for entry in entries)
 
 
+#: The settings of an existing topic :func:`ensure_topics` brings back to its spec: how long records live.
+RETENTION_KEYS = ("retention.ms", "segment.ms", "cleanup.policy")
+
+
 async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec]) -> None:
-    """Create the topics that do not exist yet; existing ones are left as they are."""
+    """Create the topics that do not exist yet, and bring the retention of existing ones to their spec.
+
+    Retention bounds how long Kafka keeps what a forget cannot reach, so an older setting of a topic is
+    not left in place; its partitions and replication are (changing them moves keys or data).
+    """
+    wanted = list(specs)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(bootstrap), request_timeout_ms=15_000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [spec for spec in specs if spec.name not in existing]
+        development = await _is_development_node(admin)
+        missing = [spec for spec in wanted if spec.name not in existing]
+        made_elsewhere = False
         if missing:
-            development = await _is_development_node(admin)
             try:
                 await admin.create_topics([spec.new_topic(development=development) for spec in missing])
             except TopicAlreadyExistsError:
-                pass  # another instance created it between list and create: the goal is met
+                made_elsewhere = True  # by another instance since the list (or not listed yet): align it too
+        present = wanted if made_elsewhere else [spec for spec in wanted if spec.name in existing]
+        await _align_retention(admin, present, development)
     finally:
         await admin.close()
+
+
+async def _align_retention(admin: AIOKafkaAdminClient, specs: list[TopicSpec], development: bool) -> None:
+    """Alter the topics whose retention settings differ from their spec (to the spec's whole config: a
+    non-incremental alter replaces every dynamic setting of a topic)."""
+    if not specs:
+        return
+    asked = [
+        ConfigResource(ConfigResourceType.TOPIC, spec.name, dict.fromkeys(RETENTION_KEYS)) for spec in specs
+    ]
+    current: dict[str, dict[str, str]] = {}
+    for response in await admin.describe_configs(asked):
+        for resource in response.to_object()["resources"]:
+            current[resource["resource_name"]] = {
+                entry["config_names"]: entry["config_value"] for entry in resource["config_entries"]
+            }
+    configs = {spec.name: spec.new_topic(development=development).topic_configs for spec in specs}
+    drifted = [
+        name
+        for name, config in configs.items()
+        if any(current.get(name, {}).get(key) != config.get(key) for key in RETENTION_KEYS if key in config)
+    ]
+    if not drifted:
+        return
+    responses = await admin.alter_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, name, configs[name]) for name in drifted]
+    )
+    refused = [
+        resource["resource_name"]
+        for response in responses
+        for resource in response.to_object()["resources"]
+        if resource["error_code"] != 0
+    ]
+    if refused:  # loud, but not fatal: the writer keeps working while an operator fixes an ACL
+        log.error("topic_retention_not_aligned", topics=sorted(refused))
+    else:
+        log.info("topic_retention_aligned", topics=sorted(drifted))

@@ -8,6 +8,18 @@ import sys
 import structlog
 
 
+class QueryStringsDropped(logging.Filter):
+    """uvicorn's access log writes each request line with its query string, which carries what callers
+    look customers up by (``?email=``, ``?phone=``) and some providers' secrets (``?key=``): keep the path.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (*args[:2], args[2].partition("?")[0], *args[3:])
+        return True
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     """Configure structlog and stdlib logging once per process, tagging every line with ``service``."""
     renderer: structlog.typing.Processor = (
@@ -35,3 +47,6 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, QueryStringsDropped) for f in access.filters):
+        access.addFilter(QueryStringsDropped())

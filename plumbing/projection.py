@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -23,6 +23,9 @@ from plumbing.eventstore.listen import open_listener, wait_for_append
 from plumbing.eventstore.postgres import Conn, read_all, translated_errors
 
 MIGRATIONS = Path(__file__).parent / "projection_migrations"
+#: Reads the log after a position, at most a number of events: :func:`read_all` (opened), or
+#: :func:`plumbing.eventstore.postgres.read_all_stored` for a follower that publishes events as stored.
+LogReader = Callable[[Conn, int, int], Awaitable[list[RecordedEvent]]]
 log = structlog.get_logger()
 
 
@@ -66,11 +69,13 @@ async def checkpoint(pool: AsyncConnectionPool[Conn], name: str) -> int:
     return int(row[0]) if row else 0
 
 
-async def apply_next_batch(pool: AsyncConnectionPool[Conn], projection: Projection, batch_size: int) -> int:
+async def apply_next_batch(
+    pool: AsyncConnectionPool[Conn], projection: Projection, batch_size: int, read: LogReader = read_all
+) -> int:
     """Apply the next batch after the checkpoint; returns how many events it applied."""
     async with translated_errors(), pool.connection() as conn, conn.transaction():
         position = await _locked_checkpoint(conn, projection.name)
-        events = await read_all(conn, position, batch_size)
+        events = await read(conn, position, batch_size)
         if not events:
             return 0
         await projection.apply(conn, events)
@@ -106,12 +111,13 @@ async def _follow_once(
     idle_timeout: float,
     health: _Health,
     observer: BatchObserver | None,
+    read: LogReader,
 ) -> None:
     listener = await open_listener(dsn)
     try:
         while not stop.is_set():
             started = time.monotonic()
-            applied = await apply_next_batch(pool, projection, batch_size)
+            applied = await apply_next_batch(pool, projection, batch_size, read)
             health.answered()
             if observer is not None:
                 observer.batch_applied(projection.name, applied, time.monotonic() - started)
@@ -131,13 +137,14 @@ async def follow(
     idle_timeout: float = 2.0,
     outage_limit_s: float = 60.0,
     observer: BatchObserver | None = None,
+    read: LogReader = read_all,
 ) -> None:
     """Catch up, then stay live (woken by LISTEN/NOTIFY) until ``stop`` is set.
 
     A lost database connection is retried with backoff; once the store has not answered for longer than
     ``outage_limit_s``, :class:`EventStoreUnavailable` is raised, so the process fails loudly and its
     supervisor restarts it. Nothing is half-applied meanwhile: each batch commits with its checkpoint or
-    not at all. ``observer`` hears of every batch (metrics, health).
+    not at all. ``observer`` hears of every batch (metrics, health); ``read`` reads the log (opened).
     """
     health = _Health()
     if observer is not None:
@@ -154,7 +161,9 @@ async def follow(
     async for attempt in retrying:
         with attempt:
             try:
-                await _follow_once(pool, dsn, projection, stop, batch_size, idle_timeout, health, observer)
+                await _follow_once(
+                    pool, dsn, projection, stop, batch_size, idle_timeout, health, observer, read
+                )
             except EventStoreUnavailable:
                 await pool.check()  # drop the idle connections the outage broke, not one per retry
                 raise

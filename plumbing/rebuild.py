@@ -33,6 +33,7 @@ import psycopg
 import structlog
 from psycopg import sql
 
+from plumbing.db_roles import apply_grants_async
 from plumbing.eventstore.postgres import Conn, read_all
 from plumbing.migrations import apply_migrations
 from plumbing.projection import Projection
@@ -199,6 +200,7 @@ async def _switch(
         ).format(sql.Identifier(live, "projection_checkpoints")),
         (spec.name, position),
     )
+    await apply_grants_async(conn, live)  # the moved-in tables carry no grants yet: the live ones' roles
     return retired
 
 

@@ -13,7 +13,7 @@ class Topics(BaseModel):
 
     interactions: str = "hub.interactions.v1"
     dead_letter: str = "hub.interactions.dlq.v1"
-    timeline: str = "hub.timeline.v1"
+    timeline: str = "hub.timeline.v2"  # v2: personal fields sealed (v1 carried them opened)
 
 
 class HubSettings(BaseSettings):

@@ -2,15 +2,20 @@
 
 | role | name (setting ``HUB_TOPICS__<ROLE>``) | partitions | replicas / min ISR | retention | key |
 |---|---|---|---|---|---|
-| interactions | ``hub.interactions.v1`` | 6 | 3 / 2 | 7 days | the sender's first identity |
-| dead_letter | ``hub.interactions.dlq.v1`` | 3 | 3 / 2 | 30 days | as it came |
-| timeline | ``hub.timeline.v1`` | 6 (``HUB_TIMELINE_PARTITIONS``) | 3 / 2 | 7 days | the customer id |
+| interactions | ``hub.interactions.v1`` | 6 | 3 / 2 | 7 days (gone in 8) | the sender's first identity |
+| dead_letter | ``hub.interactions.dlq.v1`` | 3 | 3 / 2 | 30 days (gone in 31) | as it came |
+| timeline | ``hub.timeline.v2`` | 6 (``HUB_TIMELINE_PARTITIONS``) | 3 / 2 | 7 days (gone in 8) | customer |
 
 The key keeps one sender's (interactions) or one customer's (timeline) records in one partition, in order.
 Why these numbers: partitions bound how many consumers of one group work at once (six timeline writers),
 and adding partitions later moves keys between partitions, so per-key order holds only for records written
 after the change; pick them for the largest group you expect. Retention is not the archive (the event
 store is): seven days cover a consumer outage over a long weekend, thirty let a person look at poison.
+Retention is also what bounds personal data a forget cannot reach: the interactions and dead-letter topics
+hold what providers sent, in clear, until it expires (the timeline topic carries sealed fields, see
+:mod:`services.relay`). Kafka deletes whole segments only, once their newest record is past ``retention.ms``,
+so every topic rolls a segment daily (``segment.ms``): a record is gone at most a day (plus the broker's
+five-minute retention check) after its retention, instead of up to a default segment's week later.
 Every topic gets ``min.insync.replicas=2`` and no unclean leader election (``plumbing.kafka.DURABLE_TOPIC``)
 so an ``acks=all`` write survives the loss of any one broker; a development node gets one replica.
 
@@ -29,8 +34,16 @@ TIMELINE_PARTITIONS = 6
 REPLICATION = 3
 
 
+#: How often a topic rolls a new segment: what a record may outlive its retention by (see above).
+SEGMENT_MS = DAY_MS
+
+
 def _retention(days: int) -> tuple[tuple[str, str], ...]:
-    return (("retention.ms", str(days * DAY_MS)), ("cleanup.policy", "delete"))
+    return (
+        ("retention.ms", str(days * DAY_MS)),
+        ("segment.ms", str(SEGMENT_MS)),
+        ("cleanup.policy", "delete"),
+    )
 
 
 def hub_topics(topics: Topics, *, timeline_partitions: int = TIMELINE_PARTITIONS) -> dict[str, TopicSpec]:

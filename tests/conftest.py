@@ -15,8 +15,10 @@ import pytest
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
+from contracts.ids import generate_id_key
 from hub import deployment
 from hub.stack import Infra
+from plumbing.db_roles import grant_runtime_privileges
 from plumbing.eventstore.postgres import Conn
 from plumbing.eventstore.sealing import generate_master_key
 from tests.support.access import KeyIssuer
@@ -26,6 +28,8 @@ from tests.support.infra import infra_for_tests, with_database
 # The tests' own master key (personal fields are sealed with it): the test process and every hub it
 # starts (they inherit this environment) read each other's events.
 os.environ.setdefault("HUB_MASTER_KEY", generate_master_key())
+# Likewise the key every id is derived under: the hubs it starts must derive the ids the test expects.
+os.environ.setdefault("HUB_ID_KEY", generate_id_key())
 
 
 @pytest.fixture(scope="session")
@@ -34,10 +38,13 @@ def infra() -> Iterator[Infra]:
         yield found
 
 
-def _create_database(infra: Infra) -> str:
+def _create_database(infra: Infra, template: str | None = None) -> str:
     name = f"t_{uuid.uuid4().hex[:16]}"
+    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template is not None:
+        create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
     with psycopg.connect(infra.pg_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        conn.execute(create)
     return name
 
 
@@ -56,20 +63,31 @@ def _drop_database(infra: Infra, name: str, timeout_s: float = 30.0) -> None:
             time.sleep(0.2)
 
 
-@contextmanager
-def _migrated_database(infra: Infra) -> Iterator[str]:
-    """A new database with every migration applied (its URL), dropped afterwards."""
+@pytest.fixture(scope="session")
+def migrated_template(infra: Infra) -> Iterator[str]:
+    """A database migrated once per session (grants included), the template of every test database:
+    copying it is much faster than applying every migration again. Nothing connects to it afterwards
+    (PostgreSQL copies a template only while no one is connected to it)."""
     name = _create_database(infra)
+    deployment.migrate_all(with_database(infra.pg_dsn, name))
+    yield name
+    _drop_database(infra, name)
+
+
+@contextmanager
+def _migrated_database(infra: Infra, template: str) -> Iterator[str]:
+    """A new database with every migration applied (a copy of the template; its URL), dropped afterwards."""
+    name = _create_database(infra, template)
     dsn = with_database(infra.pg_dsn, name)
-    deployment.migrate_all(dsn)
+    grant_runtime_privileges(dsn)  # a database's own ACL (CONNECT, TEMP) is not copied from its template
     yield dsn
     _drop_database(infra, name)
 
 
 @pytest.fixture
-def database(infra: Infra) -> Iterator[str]:
+def database(infra: Infra, migrated_template: str) -> Iterator[str]:
     """A fresh, empty database for one test, with every migration applied; its URL."""
-    with _migrated_database(infra) as dsn:
+    with _migrated_database(infra, migrated_template) as dsn:
         yield dsn
 
 
@@ -82,9 +100,9 @@ def superuser_dsn(infra: Infra, database: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def module_database(infra: Infra) -> Iterator[str]:
+def module_database(infra: Infra, migrated_template: str) -> Iterator[str]:
     """Like ``database``, but shared by one module's tests (which must not disturb each other)."""
-    with _migrated_database(infra) as dsn:
+    with _migrated_database(infra, migrated_template) as dsn:
         yield dsn
 
 
@@ -101,9 +119,9 @@ async def pool(database: str) -> AsyncIterator[AsyncConnectionPool[Conn]]:
 
 
 @pytest.fixture
-def fresh_database(infra: Infra) -> Iterator[str]:
+def fresh_database(infra: Infra, migrated_template: str) -> Iterator[str]:
     """A second empty, migrated database: the "fresh set of tables" a rebuild writes into."""
-    with _migrated_database(infra) as dsn:
+    with _migrated_database(infra, migrated_template) as dsn:
         yield dsn
 
 
@@ -123,11 +141,13 @@ def hub(infra: Infra, database: str, tmp_path: Path) -> Iterator[RunningHub]:
 
 
 @pytest.fixture(scope="module")
-def shared_hub(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
+def shared_hub(
+    infra: Infra, migrated_template: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningHub]:
     """One hub for a module's tests that do not break anything; tests use distinct people."""
-    name = _create_database(infra)
+    name = _create_database(infra, migrated_template)
     dsn = with_database(infra.pg_dsn, name)
-    deployment.migrate_all(dsn)
+    grant_runtime_privileges(dsn)
     running = RunningHub(infra=infra, dsn=dsn, run_dir=tmp_path_factory.mktemp("run"))
     running.start()
     yield running

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.read.kinds import ATTRIBUTE_KINDS, Contact, Name, PersonalBy
 
 
 class _View(BaseModel):
@@ -132,9 +134,9 @@ class SegmentMember(_View):
     them: the view ``analytics_member`` of the access policy masks the rest)."""
 
     customer_id: UUID
-    display_name: str | None = None
-    emails: list[str] = Field(default_factory=list)
-    phones: list[str] = Field(default_factory=list)
+    display_name: Name | None = None
+    emails: list[Contact] = Field(default_factory=list)
+    phones: list[Contact] = Field(default_factory=list)
     traits: CustomerTraits
 
 
@@ -175,6 +177,6 @@ class Reminder(_View):
     kind: str
     customer_id: UUID
     title: str
-    reason: str
+    reason: Annotated[str, PersonalBy("kind", {"birthday": ATTRIBUTE_KINDS["birthday"]})]  # names the date
     owner_id: str | None
     triggers: list[Trigger]

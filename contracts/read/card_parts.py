@@ -6,12 +6,17 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field, JsonValue
 
 from contracts.attributes import AttributeName, AttributeSource, Car, Child
+from contracts.read.kinds import ATTRIBUTE_KINDS, Contact, Inherited, Message, Name, Personal, PersonalKind
+
+_PROFILE = Personal(*ATTRIBUTE_KINDS["birthday"])
+_CHILDREN = Personal(*ATTRIBUTE_KINDS["children"])
+_NAMES = Personal(*ATTRIBUTE_KINDS["name"])
 
 #: How many changes of one attribute and how many documents the card carries; the log has them all.
 ATTRIBUTE_HISTORY_CAP = 100
@@ -26,7 +31,7 @@ class AttributeChange(BaseModel):
     provider told us the value (then it is also ``source_event_id``).
     """
 
-    value: JsonValue = None
+    value: Annotated[JsonValue, Inherited()] = None
     cleared: bool = False
     at: datetime
     position: int
@@ -40,9 +45,9 @@ class AttributeChange(BaseModel):
 class Profile(BaseModel):
     """The current value of every profile attribute (None: not known). Field names = AttributeName."""
 
-    name: str | None = None
-    birthday: date | None = None
-    children: list[Child] | None = None
+    name: Name | None = None
+    birthday: Annotated[date | None, _PROFILE] = None
+    children: Annotated[list[Child] | None, _CHILDREN] = None
     car: Car | None = None
     preferences: list[str] | None = None
     language: str | None = None
@@ -55,9 +60,9 @@ class Profile(BaseModel):
 class ProfileHistory(BaseModel):
     """Per attribute, its changes oldest first (the newest :data:`ATTRIBUTE_HISTORY_CAP`)."""
 
-    name: list[AttributeChange] = Field(default_factory=list)
-    birthday: list[AttributeChange] = Field(default_factory=list)
-    children: list[AttributeChange] = Field(default_factory=list)
+    name: Annotated[list[AttributeChange], _NAMES] = Field(default_factory=list)
+    birthday: Annotated[list[AttributeChange], _PROFILE] = Field(default_factory=list)
+    children: Annotated[list[AttributeChange], _CHILDREN] = Field(default_factory=list)
     car: list[AttributeChange] = Field(default_factory=list)
     preferences: list[AttributeChange] = Field(default_factory=list)
     language: list[AttributeChange] = Field(default_factory=list)
@@ -88,17 +93,17 @@ class InteractionDetails(BaseModel):
     conversation (and network). Calls: id, duration, outcome, agent and, once fetched, the recording.
     """
 
-    subject: str | None = None
-    message_id: str | None = None
-    in_reply_to: str | None = None
+    subject: Message | None = None
+    message_id: Contact | None = None  # an email's Message-ID names the sender's mail domain, often more
+    in_reply_to: Contact | None = None
     attachment_count: int | None = None
-    conversation_id: str | None = None
+    conversation_id: Contact | None = None  # a WhatsApp conversation is the phone number
     network: str | None = None
     call_id: str | None = None
     duration_s: int | None = None
     call_status: str | None = None
     agent: str | None = None
-    recording: RecordingView | None = None
+    recording: Annotated[RecordingView | None, Personal(PersonalKind.DOCUMENTS)] = None
 
 
 class DocumentView(BaseModel):
@@ -113,8 +118,8 @@ class DocumentView(BaseModel):
     sha256: str | None = None
     size_bytes: int
     content_type: str
-    filename: str | None = None
-    title: str | None = None
+    filename: Annotated[str | None, Personal(PersonalKind.DOCUMENTS)] = None
+    title: Annotated[str | None, Personal(PersonalKind.DOCUMENTS)] = None
     event_id: UUID
     position: int
     occurred_at: datetime
@@ -129,4 +134,4 @@ class RefundView(BaseModel):
     occurred_at: datetime
     amount: Decimal
     currency: str
-    reason: str | None = None
+    reason: Message | None = None

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field, computed_field
 
 from contracts import IdentityKind, Payment, PurchaseLine
 from contracts.read.card_parts import DocumentView, InteractionDetails, Profile, ProfileHistory, RefundView
+from contracts.read.kinds import Contact, Message, Name, Personal, PersonalKind
 
 #: How many recent interactions and purchases the card carries; the timeline has them all.
 RECENT_INTERACTIONS = 20
@@ -22,9 +23,9 @@ class IdentityView(BaseModel):
     staff member linked it), ``first_seen_at``/``last_seen_at`` the interactions that carried it."""
 
     kind: IdentityKind
-    value: str
+    value: Contact
     provider: str | None = None
-    key: str
+    key: Contact
     linked_at: datetime
     source: str | None = None
     first_seen_at: datetime | None = None
@@ -43,7 +44,7 @@ class InteractionView(BaseModel):
     channel: str
     provider: str
     direction: str = "inbound"
-    summary: str
+    summary: Message
     occurred_at: datetime
     details: InteractionDetails | None = None
 
@@ -72,7 +73,7 @@ class MergeView(BaseModel):
     rule: str
     evidence_event_id: UUID | None = None
     merge_event_id: UUID | None = None  # for an unmerge: the merge it undid
-    identities: list[str] = Field(default_factory=list)
+    identities: list[Contact] = Field(default_factory=list)
     actor: str | None = None
 
 
@@ -87,10 +88,10 @@ class CustomerCard(BaseModel):
     merged_into: UUID | None = None
     merged_from: list[UUID] = Field(default_factory=list)
     merge_history: list[MergeView] = Field(default_factory=list)
-    display_name: str | None = None
+    display_name: Name | None = None
     created_at: datetime
     updated_at: datetime
-    identities: list[IdentityView] = Field(default_factory=list)
+    identities: Annotated[list[IdentityView], Personal(PersonalKind.CONTACTS)] = Field(default_factory=list)
     channels: dict[str, ChannelStats] = Field(default_factory=dict)
     interaction_count: int = 0
     last_interaction_at: datetime | None = None
@@ -108,7 +109,7 @@ class CustomerCard(BaseModel):
     profile: Profile = Field(default_factory=Profile)
     attribute_history: ProfileHistory = Field(default_factory=ProfileHistory)
     document_count: int = 0
-    documents: list[DocumentView] = Field(default_factory=list)
+    documents: Annotated[list[DocumentView], Personal(PersonalKind.DOCUMENTS)] = Field(default_factory=list)
     last_position: int = 0
 
     @computed_field  # type: ignore[prop-decorator]
@@ -131,10 +132,10 @@ class CustomerCard(BaseModel):
 
     @computed_field  # type: ignore[prop-decorator]
     @property
-    def emails(self) -> list[str]:
+    def emails(self) -> list[Contact]:
         return [i.value for i in self.identities if i.kind is IdentityKind.EMAIL]
 
     @computed_field  # type: ignore[prop-decorator]
     @property
-    def phones(self) -> list[str]:
+    def phones(self) -> list[Contact]:
         return [i.value for i in self.identities if i.kind is IdentityKind.PHONE]

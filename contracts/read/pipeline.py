@@ -18,6 +18,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
+from contracts.read.kinds import Message
 from contracts.sales import DealStatus
 from contracts.sales_config import Pipeline, Stage
 
@@ -41,7 +42,7 @@ class DealView(_View):
     deal_id: UUID
     customer_id: UUID
     pipeline_id: str
-    title: str
+    title: Message  # staff wrote it, about the customer
     amount: Decimal
     currency: str
     stage_id: str
@@ -256,7 +257,7 @@ class TaskView(_View):
 
     task_id: UUID
     kind: str
-    title: str
+    title: Message
     customer_id: UUID | None
     deal_id: UUID | None
     due_at: datetime
@@ -266,7 +267,7 @@ class TaskView(_View):
     status: str
     created_at: datetime
     closed_at: datetime | None = None
-    note: str | None = None  # the outcome of a completed task, the reason of a cancelled one
+    note: Message | None = None  # the outcome of a completed task, the reason of a cancelled one
     version: int
     created_position: int
     last_position: int

@@ -17,6 +17,7 @@ import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, LiteralString
 from urllib.parse import quote
 
 import psycopg
@@ -25,13 +26,16 @@ from psycopg import errors, sql
 
 from hub.stack.processes import ComponentStatus, child_pids, file_lock, is_alive, tail, wait_vanished
 from hub.stack.settings import StackSettings
+from plumbing.db_roles import Runtime
 
 log = structlog.get_logger()
 
 SERVER_USER = "hubpg"
 SUPERUSER = "postgres"
-APP_ROLE = "hub"
+APP_ROLE = "hub"  # the owner: migrations and admin commands; creates the per-test databases
 APP_DB = "hub"
+#: A runtime role logs in, and that is all (its privileges come from plumbing/db_roles.py).
+RUNTIME_ROLE_OPTIONS = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS"
 _TOOLS = ("initdb", "pg_ctl", "postgres")
 
 
@@ -156,8 +160,18 @@ class LocalPostgres:
 
     @property
     def dsn(self) -> str:
-        """The application's DSN (role `hub`, database `hub`); exists after the first `start()`."""
+        """The owner's DSN (role `hub`, database `hub`); exists after the first `start()`."""
         return self._dsn(APP_ROLE, self.home / "hub.password", APP_DB)
+
+    def runtime_dsn(self, runtime: Runtime) -> str:
+        """A runtime role's DSN (database `hub`): what the deployables of that role connect with."""
+        return self._dsn(runtime.role, self._password_file(runtime.role), APP_DB)
+
+    def runtime_dsns(self) -> dict[Runtime, str]:
+        return {runtime: self.runtime_dsn(runtime) for runtime in Runtime}
+
+    def _password_file(self, role: str) -> Path:
+        return self.home / f"{role}.password"
 
     @property
     def superuser_dsn(self) -> str:
@@ -170,7 +184,7 @@ class LocalPostgres:
         return f"postgresql://{role}:{password}@127.0.0.1:{self.port}/{database}"
 
     def start(self, timeout: float = 120.0) -> int:
-        """Init once, start unless running, ensure role and database `hub`; returns the postmaster pid."""
+        """Init once, start unless running, ensure the roles and database `hub`; returns the server's pid."""
         with file_lock(self.settings.paths.root / "postgres.lock"):
             bindir = ensure_bindir()
             user = server_user()
@@ -187,7 +201,7 @@ class LocalPostgres:
                 log.info("postgres started", pid=pid, port=self.port)
             else:
                 log.info("postgres already running", pid=pid, port=self.port)
-            self._ensure_app_role()
+            self._ensure_roles()
         return pid
 
     def stop(self, timeout: float = 60.0) -> bool:
@@ -255,6 +269,8 @@ class LocalPostgres:
         self.socket_dir.chmod(0o700)
         read_or_create_secret(self.home / "superuser.password")
         read_or_create_secret(self.home / "hub.password")
+        for runtime in Runtime:
+            read_or_create_secret(self._password_file(runtime.role))
         socket_file = self.socket_dir / f".s.PGSQL.{self.port}"
         if len(str(socket_file)) > 103:
             raise PostgresStartError(
@@ -327,21 +343,39 @@ class LocalPostgres:
                 f"pg_ctl {action} failed:\n{output}\n--- {self.log_path}\n{tail(self.log_path)}"
             )
 
-    def _ensure_app_role(self) -> None:
-        """Role `hub` (LOGIN, CREATEDB for per-test databases) and database `hub`; safe to repeat.
+    def _ensure_roles(self) -> None:
+        """The owner `hub` (LOGIN, CREATEDB for per-test databases) owning database `hub`, and the runtime
+        roles, which own nothing and may only log in; safe to repeat.
 
-        The password is set by an ALTER that cannot fail, so it never lands in the server log with a failed
+        Passwords are set by an ALTER that cannot fail, so they never land in the server log with a failed
         statement; the existence checks only keep the log quiet, the catalogs' unique indexes decide races.
         """
-        password = (self.home / "hub.password").read_text().strip()
-        role, database = sql.Identifier(APP_ROLE), sql.Identifier(APP_DB)
         with psycopg.connect(self.superuser_dsn, autocommit=True, connect_timeout=10) as conn:
-            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [APP_ROLE]).fetchone() is None:
-                with contextlib.suppress(errors.DuplicateObject):
-                    conn.execute(sql.SQL("CREATE ROLE {}").format(role))
-            # keeps the role's password equal to the file even if the file was recreated
-            alter = sql.SQL("ALTER ROLE {} LOGIN CREATEDB PASSWORD {}").format(role, sql.Literal(password))
-            conn.execute(alter)
+            self._ensure_role(conn, APP_ROLE, "LOGIN CREATEDB NOSUPERUSER NOCREATEROLE")
+            for runtime in Runtime:
+                self._ensure_role(conn, runtime.role, RUNTIME_ROLE_OPTIONS)
             if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [APP_DB]).fetchone() is None:
                 with contextlib.suppress(errors.DuplicateDatabase):
-                    conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(database, role))
+                    conn.execute(
+                        sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                            sql.Identifier(APP_DB), sql.Identifier(APP_ROLE)
+                        )
+                    )
+
+    def _ensure_role(self, conn: psycopg.Connection[Any], name: str, options: LiteralString) -> None:
+        # keeps the role's password equal to the file even if the file was recreated
+        ensure_login_role(conn, name, options, self._password_file(name).read_text().strip())
+
+
+def ensure_login_role(
+    conn: psycopg.Connection[Any], name: str, options: LiteralString, password: str
+) -> None:
+    """Create role ``name`` unless it exists, then set its ``options`` and password (as a superuser)."""
+    if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [name]).fetchone() is None:
+        with contextlib.suppress(errors.DuplicateObject):
+            conn.execute(sql.SQL("CREATE ROLE {}").format(sql.Identifier(name)))
+    conn.execute(
+        sql.SQL("ALTER ROLE {} {} PASSWORD {}").format(
+            sql.Identifier(name), sql.SQL(options), sql.Literal(password)
+        )
+    )

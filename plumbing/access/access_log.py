@@ -2,10 +2,13 @@
 
 Rows are written on the connection that served the read, before the answer leaves the API: if the
 row cannot be written, the caller gets an error instead of the data, so no read goes unrecorded.
+A bulk read (a segment's members, an export) writes one row per customer it returned, all with the
+request's id, so "who read this customer" finds bulk reads too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -66,6 +69,28 @@ async def append(
             served_customer_id,
             outcome.value,
             request_id,
+        ),
+    )
+
+
+async def append_many(
+    conn: Conn, principal: Principal, *, route: str, customer_ids: Sequence[UUID], request_id: str | None
+) -> None:
+    """One ``ok`` row per customer of a bulk read, in one statement."""
+    await conn.execute(
+        "INSERT INTO access_log (principal_id, principal_kind, key_id, token_subject, route, customer_id,"
+        " served_customer_id, outcome, request_id)"
+        " SELECT %s, %s, %s, %s, %s, c, c, %s, %s"
+        " FROM unnest(%s::uuid[]) WITH ORDINALITY AS u(c, n) ORDER BY n",
+        (
+            principal.id,
+            principal.kind.value,
+            principal.key_id,
+            principal.token_subject,
+            route,
+            Outcome.OK.value,
+            request_id,
+            list(customer_ids),
         ),
     )
 

@@ -6,19 +6,26 @@ maps the outcomes onto HTTP answers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
+from uuid import UUID
 
+import limits
 from psycopg_pool import AsyncConnectionPool
 
+from contracts.read.kinds import PersonalKind
 from plumbing.access import api_keys
 from plumbing.access.jwt import JwtVerifier, TokenRejected
 from plumbing.access.policy import Grant, Permission, Policy
 from plumbing.access.principal import Principal, PrincipalKind
-from plumbing.access.ratelimit import RateLimiter
+from plumbing.access.ratelimit import DEFAULT_AUTH_FAILURE_LIMIT, FailureLimiter, RateLimiter
 from plumbing.eventstore.postgres import Conn
 
 Clock = Callable[[], datetime]
+#: The personal values of the given kinds of the given customers (those an answer names), for the
+#: value-based safety net behind masks (:mod:`plumbing.access.scrub`); the API that knows customers
+#: provides it.
+PersonalValues = Callable[[Conn, Iterable[UUID], frozenset[PersonalKind]], Awaitable[set[str]]]
 
 
 def utc_now() -> datetime:
@@ -42,6 +49,15 @@ class RateLimited(Exception):
         self.retry_after_s = retry_after_s
 
 
+class TooManyFailures(Exception):
+    """The client address failed to authenticate too often lately; it is turned away unheard."""
+
+    def __init__(self, address: str, retry_after_s: int) -> None:
+        super().__init__(f"{address} failed to authenticate too often")
+        self.address = address
+        self.retry_after_s = retry_after_s
+
+
 class Forbidden(Exception):
     """A known principal whose roles (and key scopes) lack the route's permission."""
 
@@ -61,18 +77,25 @@ class AccessControl:
         *,
         jwt: JwtVerifier | None = None,
         limiter: RateLimiter | None = None,
+        auth_failures: FailureLimiter | None = None,
+        personal_values: PersonalValues | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self.policy = policy
         self.pool = pool
         self.jwt = jwt
         self.limiter = limiter or RateLimiter()
+        self.auth_failures = auth_failures or FailureLimiter(limits.parse(DEFAULT_AUTH_FAILURE_LIMIT))
+        self.personal_values = personal_values
         self.clock = clock
 
-    async def admit(self, token: str | None, permission: Permission) -> tuple[Principal, Grant]:
-        """The principal and what it may do here, or :class:`Unauthenticated`, :class:`RateLimited`,
+    async def admit(
+        self, token: str | None, permission: Permission, address: str | None = None
+    ) -> tuple[Principal, Grant]:
+        """The principal and what it may do here, or :class:`TooManyFailures` (``address``, the
+        client's, failed to authenticate too often), :class:`Unauthenticated`, :class:`RateLimited`,
         :class:`Forbidden` (checked in that order: a flood of forbidden requests is still limited)."""
-        principal = await self.authenticate(token)
+        principal = await self._authenticate_from(address, token)
         verdict = await self.limiter.hit(principal.id, self.policy.rate_limit_for(principal.roles))
         if not verdict.allowed:
             raise RateLimited(principal, verdict.retry_after_s)
@@ -80,6 +103,21 @@ class AccessControl:
         if grant is None:
             raise Forbidden(principal, permission)
         return principal, grant
+
+    async def _authenticate_from(self, address: str | None, token: str | None) -> Principal:
+        """Credentials presented and refused count against ``address``; an address over its limit is
+        refused before its credentials are even looked at, so guessing gains nothing."""
+        if address is None:
+            return await self.authenticate(token)
+        wait_s = await self.auth_failures.wait_s(address)
+        if wait_s:
+            raise TooManyFailures(address, wait_s)
+        try:
+            return await self.authenticate(token)
+        except Unauthenticated as exc:
+            if exc.presented:
+                await self.auth_failures.failed(address)
+            raise
 
     async def authenticate(self, token: str | None) -> Principal:
         if not token:

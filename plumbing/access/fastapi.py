@@ -5,7 +5,9 @@ Every route of an API built with :func:`guarded_router` declares its access rule
 cannot be registered. Before FastAPI parses anything of the request, the route authenticates the
 caller, applies the rate limit, checks the declared permission and leaves an :class:`Access` for the
 handler (``access: AccessDep``). Handlers then use ``access.rows(...)`` in their SQL and
-``access.view(...)`` on what they return: row scopes and field masks come only from there.
+``access.view(...)`` on what they return: row scopes and field masks come only from there. Masks by
+kind of personal value need no handler's help: the route applies them to the whole answer, after the
+handler (:mod:`plumbing.access.response_masks`).
 
 The rule is also written into the OpenAPI document (``x-hub-access``), so a test can walk every
 operation and fail on one without a policy.
@@ -24,13 +26,16 @@ import structlog
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
+from pydantic import BaseModel
 
 from plumbing.access import access_log
-from plumbing.access.control import AccessControl, Forbidden, RateLimited, Unauthenticated
+from plumbing.access.control import AccessControl, Forbidden, RateLimited, TooManyFailures, Unauthenticated
 from plumbing.access.jwt import IdentityProviderUnavailable
+from plumbing.access.kinds import mask_kinds, plan
 from plumbing.access.masks import apply_mask
 from plumbing.access.policy import Grant, Permission, RowResource
 from plumbing.access.principal import Principal, RowScope
+from plumbing.access.response_masks import mask_response
 from plumbing.eventstore.postgres import Conn
 from plumbing.http import ApiError, ErrorResponse
 
@@ -92,9 +97,17 @@ class Access:
         """The rows of ``resource`` this request may touch; put it in the query's WHERE."""
         return self.principal.rows(self.grant.rows[resource])
 
-    def view(self, view: str, document: dict[str, Any]) -> dict[str, Any]:
-        """``document`` without the fields this request may not see (KeyError for unknown views)."""
-        return apply_mask(document, self.grant.hidden[view])
+    def view(
+        self, view: str, document: dict[str, Any], model: type[BaseModel] | None = None
+    ) -> dict[str, Any]:
+        """``document`` without the fields this request may not see (KeyError for unknown views) and,
+        given the ``model`` it was dumped from, without values of the kinds it masks (needed where the
+        document does not leave as the route's JSON answer, say as a CSV file)."""
+        hidden = apply_mask(document, self.grant.hidden[view])
+        if model is None:
+            return hidden
+        masked: dict[str, Any] = mask_kinds(plan(model), hidden, self.grant.masked)
+        return masked
 
     async def record(
         self,
@@ -116,6 +129,19 @@ class Access:
         )
         await conn.commit()
         log.info("customer_read", route=self.route, customer_id=str(customer_id), outcome=outcome.value)
+
+    async def record_bulk(self, conn: Conn, customer_ids: list[UUID]) -> None:
+        """Append a bulk read (a segment's members, an export) to the access log: one row per customer
+        it returned, written in one statement, sharing this request's id; one row without a customer
+        when it returned none. Committed like :meth:`record`."""
+        if not customer_ids:
+            await self.record(conn, access_log.Outcome.OK, None)
+            return
+        await access_log.append_many(
+            conn, self.principal, route=self.route, customer_ids=customer_ids, request_id=self.request_id
+        )
+        await conn.commit()
+        log.info("customers_read", route=self.route, customers=len(customer_ids))
 
 
 def current_access(request: Request) -> Access:
@@ -173,13 +199,17 @@ class GuardedRoute(APIRoute):
         permission = rule.permission
         route = f"{','.join(sorted(self.methods or ()))} {self.path}"
 
+        model = self.response_model
+
         async def guarded(request: Request) -> Response:
             access = await _admit(request, permission, rule, route)
             request.state.hub_access = access
             with structlog.contextvars.bound_contextvars(
                 principal_id=access.principal.id, key_id=access.principal.key_id, request_id=access.request_id
             ):
-                return await handler(request)
+                response = await handler(request)
+                masked = access.grant.masked
+                return await mask_response(control_of(request), request, response, model, masked)
 
         return guarded
 
@@ -193,8 +223,17 @@ def _rule_from_extension(extension: dict[str, Any]) -> AccessRule:
 async def _admit(request: Request, permission: Permission, rule: AccessRule, route: str) -> Access:
     control = control_of(request)
     request_id = _request_id(request)
+    address = request.client.host if request.client else None
     try:
-        principal, grant = await control.admit(bearer_token(request), permission)
+        principal, grant = await control.admit(bearer_token(request), permission, address)
+    except TooManyFailures as exc:
+        log.warning("access_refused_after_failures", route=route, address=exc.address, request_id=request_id)
+        raise ApiError(
+            429,
+            "too_many_failed_authentications",
+            "too many refused credentials from this address; try again later",
+            {"Retry-After": str(exc.retry_after_s)},
+        ) from exc
     except Unauthenticated as exc:
         log.info("access_denied", route=route, reason=exc.reason, key_id=exc.key_id, request_id=request_id)
         challenge = f'Bearer realm="{REALM}"' + (', error="invalid_token"' if exc.presented else "")

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, create_model
+from pydantic.fields import FieldInfo
 
 
 def apply_mask(document: dict[str, Any], paths: Iterable[str]) -> dict[str, Any]:
@@ -104,12 +105,17 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
 
 
 def optional_view(model: type[BaseModel], name: str) -> type[BaseModel]:
-    """``model`` with every top-level field optional: the documented shape of a masked view."""
-    fields: dict[str, Any] = {
-        key: (info.annotation | None, None)  # type: ignore[operator]  # a type, at run time
-        for key, info in model.model_fields.items()
-    }
+    """``model`` with every top-level field optional: the documented shape of a masked view.
+
+    Fields keep their ``Annotated`` metadata, so the kinds marked on them (:mod:`contracts.read.kinds`)
+    still mask the view."""
+    fields: dict[str, Any] = {key: (_optional(info), None) for key, info in model.model_fields.items()}
     fields.update({key: (info.return_type | None, None) for key, info in model.model_computed_fields.items()})
     doc = f"{model.__name__}; fields the caller's role may not see are absent. {model.__doc__ or ''}"
     view: type[BaseModel] = create_model(name, __doc__=doc.strip(), **fields)
     return view
+
+
+def _optional(info: FieldInfo) -> Any:
+    optional = info.annotation | None  # type: ignore[operator]  # a type, at run time
+    return typing.Annotated[(optional, *info.metadata)] if info.metadata else optional

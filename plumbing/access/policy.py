@@ -5,8 +5,12 @@ file named by ``HUB_ACCESS_POLICY_FILE``) and is validated when an API starts: a
 start instead of silently granting or hiding something.
 
 How several roles combine (:meth:`Policy.grant`): only the roles that grant the permission a request
-needs are considered; rows are the widest of theirs, hidden fields the union of theirs. So a principal
-never sees more through two roles than through one of them alone (it may see less).
+needs are considered; rows are the widest of theirs, hidden fields and masked kinds the union of theirs.
+So a principal never sees more through two roles than through one of them alone (it may see less).
+
+Two ways to keep values from a role: ``mask`` names *kinds* of personal values (contacts, names,
+profile, messages, documents: :class:`~contracts.read.kinds.PersonalKind`), removed wherever they appear
+in any answer; ``hide`` names *fields* of one view (what is not a kind: a card's purchase list).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Annotated, Literal
 import limits
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from contracts.read.kinds import PersonalKind
 from plumbing.access.masks import unknown_paths
 
 RoleName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
@@ -96,13 +101,15 @@ class ViewPolicy(BaseModel):
 
 
 class RolePolicy(BaseModel):
-    """One role: its permissions, rows per resource, fields hidden per view, and rate limit."""
+    """One role: its permissions, rows per resource, kinds of personal values masked everywhere, fields
+    hidden per view, and rate limit."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     description: str = ""
     permissions: frozenset[Permission]
     rows: dict[RowResource, ScopeKind] = Field(default_factory=dict)
+    mask: frozenset[PersonalKind] = frozenset()
     hide: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     rate_limit: str | None = None
 
@@ -198,7 +205,8 @@ class Policy(BaseModel):
             view: frozenset().union(*(self._hidden(role, held, view) for role, held in granting))
             for view in self.views
         }
-        return Grant(permission=permission, rows=rows, hidden=hidden)
+        masked = frozenset[PersonalKind]().union(*(role.mask for role, _ in granting))
+        return Grant(permission=permission, rows=rows, hidden=hidden, masked=masked)
 
     def _hidden(self, role: RolePolicy, held: frozenset[Permission], view: str) -> frozenset[str]:
         paths = set(role.hide.get(view, ()))
@@ -216,11 +224,16 @@ class Policy(BaseModel):
 
 @dataclass(frozen=True)
 class Grant:
-    """The effective access of one request: rows per resource and hidden field paths per view."""
+    """The effective access of one request: rows per resource, hidden field paths per view, and the
+    kinds of personal values removed from everything it answers."""
 
     permission: Permission
     rows: Mapping[RowResource, ScopeKind]
     hidden: Mapping[str, frozenset[str]]
+    masked: frozenset[PersonalKind] = frozenset()
+
+    def sees(self, kind: PersonalKind) -> bool:
+        return kind not in self.masked
 
 
 def default_policy_file() -> Path:

@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
+import limits
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from plumbing.access.ratelimit import DEFAULT_AUTH_FAILURE_LIMIT
 
 #: Asymmetric algorithms only: a JWKS holds public keys, and HS* with a public key is the classic
 #: algorithm-confusion attack.
@@ -16,15 +19,18 @@ ASYMMETRIC_ALGORITHMS = frozenset(
 
 
 class AccessSettings(BaseSettings):
-    """``HUB_ACCESS_POLICY_FILE`` and the ``HUB_JWT_*`` variables.
+    """``HUB_ACCESS_POLICY_FILE``, ``HUB_AUTH_FAILURE_LIMIT`` and the ``HUB_JWT_*`` variables.
 
     Bearer JWTs are accepted only when ``jwt_issuer`` is set; then ``jwt_audience`` and one of
-    ``jwt_jwks_url`` / ``jwt_jwks_file`` are required.
+    ``jwt_jwks_url`` / ``jwt_jwks_file`` are required. ``auth_failure_limit``: how many refused
+    credentials one client address may present per window (``limits`` notation, e.g. "20/minute")
+    before it gets 429 for everything, valid credentials included, until the window passes.
     """
 
     model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore")
 
     access_policy_file: Path | None = None
+    auth_failure_limit: str = DEFAULT_AUTH_FAILURE_LIMIT
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwt_jwks_url: str | None = None
@@ -35,6 +41,15 @@ class AccessSettings(BaseSettings):
     jwt_channels_claim: str = "channels"
     jwt_leeway_s: float = Field(default=30.0, ge=0, le=300)
     jwks_cache_s: int = Field(default=300, ge=0)
+
+    @field_validator("auth_failure_limit")
+    @classmethod
+    def _a_rate(cls, value: str) -> str:
+        try:
+            limits.parse(value)
+        except ValueError as exc:
+            raise ValueError(f"HUB_AUTH_FAILURE_LIMIT {value!r}: {exc}") from exc
+        return value
 
     @field_validator("jwt_algorithms", mode="before")
     @classmethod

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
 
+import orjson
 import psycopg
 import structlog
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Jsonb, JsonDumpsFunction
 from psycopg_pool import AsyncConnectionPool
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
@@ -94,16 +96,31 @@ async def append_locked(
 async def append_streams_locked(
     conn: Conn, appends: Sequence[tuple[str, Sequence[NewEvent]]]
 ) -> list[AppendResult]:
-    """Several appends (any expected version) in a handful of round trips, however many there are.
+    """Several appends (any expected version) in a few statements, however many there are.
 
-    For a writer that batches: one read of the streams' versions, one key lookup, one INSERT, one
-    update of the versions and one notification for the lot. A stream may come more than once; its
-    appends follow each other in the order given. The events must not be stored yet (the caller
-    checked their ids in the same locked transaction); a repeat fails on the unique event id.
+    For a writer that batches: one upsert that moves the streams' versions and says where each now ends,
+    one key lookup (sealing), one INSERT and one notification for the lot. In pipeline mode the upsert and
+    the key lookup share a round trip. A stream may come more than once; its appends follow each other
+    in the order given. The events must not be stored yet (the caller checked their ids in the same
+    locked transaction); a repeat fails on the unique event id.
     """
     if not appends or not all(events for _, events in appends):
         raise ValueError("an append needs at least one event")
-    return await _write_locked(conn, appends, await _current_versions(conn, [s for s, _ in appends]))
+    counts: dict[str, int] = {}
+    for stream_id, events in appends:
+        counts[stream_id] = counts.get(stream_id, 0) + len(events)
+    moved = sorted(counts.items())
+    cur = await conn.execute(  # before the events: they reference their stream
+        "INSERT INTO streams (stream_id, version)"
+        " SELECT s, n - 1 FROM unnest(%s::text[], %s::bigint[]) AS moved(s, n)"
+        " ON CONFLICT (stream_id) DO UPDATE SET version = streams.version + EXCLUDED.version + 1"
+        " RETURNING stream_id, version",
+        ([stream for stream, _ in moved], [count for _, count in moved]),
+    )
+    rows = await _sealed(conn, [(stream_id, new) for stream_id, events in appends for new in events])
+    ends: dict[str, int] = {stream: version for stream, version in await cur.fetchall()}
+    current = {stream: ends[stream] - count for stream, count in counts.items() if ends[stream] >= count}
+    return await _write_numbered(conn, appends, current, rows, dumps=_json_bytes)
 
 
 async def _current_versions(conn: Conn, streams: Sequence[str]) -> dict[str, int]:
@@ -114,10 +131,10 @@ async def _current_versions(conn: Conn, streams: Sequence[str]) -> dict[str, int
     return {stream: version for stream, version in await cur.fetchall()}
 
 
-async def _write_locked(
-    conn: Conn, appends: Sequence[tuple[str, Sequence[NewEvent]]], current: dict[str, int]
-) -> list[AppendResult]:
-    """Number the events per stream after ``current``, move the streams' versions, insert, notify."""
+def _numbered(
+    appends: Sequence[tuple[str, Sequence[NewEvent]]], current: dict[str, int]
+) -> tuple[list[tuple[str, int, NewEvent]], list[int], dict[str, int]]:
+    """Each event with its stream version after ``current``; each append's last version; each stream's."""
     numbered: list[tuple[str, int, NewEvent]] = []
     last = dict(current)
     last_versions = []
@@ -126,13 +143,34 @@ async def _write_locked(
         numbered.extend((stream_id, first + n, new) for n, new in enumerate(events))
         last[stream_id] = first + len(events) - 1
         last_versions.append(last[stream_id])
+    return numbered, last_versions, last
+
+
+async def _write_locked(
+    conn: Conn, appends: Sequence[tuple[str, Sequence[NewEvent]]], current: dict[str, int]
+) -> list[AppendResult]:
+    """Number the events per stream after ``current``, move the streams' versions, insert, notify."""
+    _, _, last = _numbered(appends, current)
     moved = sorted((stream, last[stream]) for stream in {s for s, _ in appends})
     await conn.execute(  # before the events: they reference their stream
         "INSERT INTO streams (stream_id, version) SELECT * FROM unnest(%s::text[], %s::bigint[])"
         " ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version",
         ([stream for stream, _ in moved], [version for _, version in moved]),
     )
-    positions = await _insert_events(conn, numbered)
+    rows = await _sealed(conn, [(stream_id, new) for stream_id, events in appends for new in events])
+    return await _write_numbered(conn, appends, current, rows)
+
+
+async def _write_numbered(
+    conn: Conn,
+    appends: Sequence[tuple[str, Sequence[NewEvent]]],
+    current: dict[str, int],
+    rows: Sequence[Sealable],
+    dumps: JsonDumpsFunction | None = None,
+) -> list[AppendResult]:
+    """Insert the sealed ``rows`` of ``appends`` numbered after ``current`` (the streams moved already)."""
+    numbered, last_versions, _ = _numbered(appends, current)
+    positions = await _insert_events(conn, numbered, rows, dumps)
     await conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, str(max(positions.values()))))
     return [
         AppendResult(positions=tuple(positions[new.event.event_id] for new in events), stream_version=version)
@@ -140,14 +178,10 @@ async def _write_locked(
     ]
 
 
-async def _insert_events(conn: Conn, numbered: Sequence[tuple[str, int, NewEvent]]) -> dict[UUID, int]:
-    """One INSERT for all ``(stream, version, event)`` rows, in the order given; event id -> position.
-
-    Personal fields are sealed first (:mod:`plumbing.eventstore.sealing`), so the hash chain the
-    database computes over the row (from the stream's previous row: hence the order) covers their
-    ciphertext.
-    """
-    rows = await seal(
+async def _sealed(conn: Conn, events: Sequence[tuple[str, NewEvent]]) -> list[Sealable]:
+    """The rows to insert, personal fields sealed (:mod:`plumbing.eventstore.sealing`), so the hash chain
+    the database computes over each row covers their ciphertext."""
+    return await seal(
         conn,
         [
             (
@@ -156,9 +190,29 @@ async def _insert_events(conn: Conn, numbered: Sequence[tuple[str, int, NewEvent
                     new.event.event_id, new.event.event_type, new.event.model_dump(mode="json"), new.metadata
                 ),
             )
-            for stream, _, new in numbered
+            for stream, new in events
         ],
     )
+
+
+def _json_bytes(value: Any) -> bytes | str:
+    """JSON for a jsonb parameter: orjson (several times faster than the standard library, and the jsonb
+    stored is the same), the standard library for what orjson refuses (integers past 64 bits)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value)
+
+
+async def _insert_events(
+    conn: Conn,
+    numbered: Sequence[tuple[str, int, NewEvent]],
+    rows: Sequence[Sealable],
+    dumps: JsonDumpsFunction | None = None,
+) -> dict[UUID, int]:
+    """One INSERT for all ``(stream, version, event)`` rows, in the order given; event id -> position.
+
+    The database chains each row to the stream's previous one (hence the order)."""
     cur = await conn.execute(
         "INSERT INTO events"
         " (event_id, stream_id, stream_version, event_type, schema_version, data, metadata)"
@@ -174,11 +228,21 @@ async def _insert_events(conn: Conn, numbered: Sequence[tuple[str, int, NewEvent
             "versions": [version for _, version, _ in numbered],
             "types": [new.event.event_type for _, _, new in numbered],
             "schemas": [new.event.schema_version for _, _, new in numbered],
-            "data": [Jsonb(row.data) for row in rows],
-            "meta": [Jsonb(row.metadata) for row in rows],
+            "data": [Jsonb(row.data, dumps) for row in rows],
+            "meta": [Jsonb(row.metadata, dumps) for row in rows],
         },
     )
     return {event_id: position for event_id, position in await cur.fetchall()}
+
+
+async def first_positions(conn: Conn, streams: Sequence[str]) -> dict[str, int]:
+    """stream -> the position of its first event, for the streams that exist: one index lookup per
+    stream (versions and positions grow together under the append lock), however long the stream."""
+    cur = await conn.execute(
+        "SELECT stream_id, position FROM events WHERE stream_id = ANY(%s) AND stream_version = 0",
+        (sorted(set(streams)),),
+    )
+    return {stream: position for stream, position in await cur.fetchall()}
 
 
 def _repeat_of_stored_batch(
@@ -220,6 +284,16 @@ async def read_all(conn: Conn, after_position: int, limit: int) -> list[Recorded
         (after_position, limit),
     )
     return await _opened(conn, await cur.fetchall())
+
+
+async def read_all_stored(conn: Conn, after_position: int, limit: int) -> list[RecordedEvent]:
+    """Like :func:`read_all`, but as stored: sealed personal fields stay ciphertext and the seal mark
+    stays in the metadata. For what leaves the hub (the timeline relay), so a forget reaches it too."""
+    cur = await conn.execute(
+        f"SELECT {_COLUMNS} FROM events WHERE position > %s ORDER BY position LIMIT %s",  # noqa: S608 - constant
+        (after_position, limit),
+    )
+    return [RecordedEvent(*row) for row in await cur.fetchall()]
 
 
 async def read_all_filtered(

@@ -15,6 +15,14 @@ unchanged; a field whose key is destroyed reads as :data:`contracts.personal.ERA
   random, stored wrapped (AES-GCM) by the master key ``HUB_MASTER_KEY`` in ``customer_keys``.
 * A sealed event says so in its metadata (``_sealed``: key id and sealed paths); rows without it,
   written before sealing existed, are returned as stored (plaintext).
+* Format 2 (``"v": 2`` in the mark) also commits to each sealed value: the mark, which the chain
+  covers, records ``sha256(r || canonical value)`` (first 128 bits) per field, where the 16-byte salt
+  ``r`` is derived from the customer's key (keyed BLAKE2b of the field's event id and path, under a key
+  derived from the data key). An export that shows a field opened also shows its ``r``, so an auditor proves
+  offline, without any key, that the readable value is the plaintext the chain sealed; ``r`` of other
+  fields stays secret, and dies with the customer's key, so a commitment tells nothing about an erased
+  or unshown value. Ciphertexts are as in format 1, so reading costs what it did (no salt to strip,
+  nothing hashed). Marks without ``v`` (format 1, no commitments) open as before.
 * Without ``HUB_MASTER_KEY`` a customer's event is refused (:class:`SealingNotConfigured`): personal
   data is never written in clear by accident.
 """
@@ -24,6 +32,8 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -42,10 +52,15 @@ from contracts.personal import ERASED, PERSONAL_METADATA, leaves, personal_paths
 from plumbing.eventstore.errors import EventStoreError
 from plumbing.eventstore.listen import Conn
 
-#: The metadata key a sealed event carries: ``{"key": key id, "data": [paths], "metadata": [paths]}``.
+#: The metadata key a sealed event carries: ``{"v": 2, "key": key id, "data": [paths], "metadata": [paths],
+#: "commitments": base64}`` (format 1, before commitments: no ``v``, no ``commitments``).
 SEALED: Final = "_sealed"
+#: The seal mark's format: 2 = a commitment to each sealed value in the mark (see above).
+SEAL_FORMAT: Final = 2
 _NONCE = 12
 _KEY = 32
+_COMMITMENT = 16  # bytes of each commitment, and of each salt
+_SALT_KEY_CONTEXT = b"interaction-hub/seal-commitment-salts"
 
 
 class SealingNotConfigured(EventStoreError):
@@ -92,7 +107,9 @@ def _master() -> AESGCM:
 def forget_master_key() -> None:
     """Read ``HUB_MASTER_KEY`` again on next use (tests that change it)."""
     _master.cache_clear()
+    _data_key.cache_clear()
     _data_cipher.cache_clear()
+    _salt_key.cache_clear()
 
 
 def _wrap(customer_id: UUID, data_key: bytes) -> bytes:
@@ -101,14 +118,25 @@ def _wrap(customer_id: UUID, data_key: bytes) -> bytes:
 
 
 @functools.lru_cache(maxsize=4096)
-def _data_cipher(customer_id: UUID, wrapped: bytes) -> AESGCM:
+def _data_key(customer_id: UUID, wrapped: bytes) -> bytes:
     """The customer's data key, unwrapped once per process and wrapped value (cheap to repeat)."""
     try:
-        return AESGCM(_master().decrypt(wrapped[:_NONCE], wrapped[_NONCE:], customer_id.bytes))
+        return _master().decrypt(wrapped[:_NONCE], wrapped[_NONCE:], customer_id.bytes)
     except InvalidTag as exc:
         raise SealingError(
             f"the data key of customer {customer_id} does not open with HUB_MASTER_KEY"
         ) from exc
+
+
+@functools.lru_cache(maxsize=4096)
+def _data_cipher(customer_id: UUID, wrapped: bytes) -> AESGCM:
+    return AESGCM(_data_key(customer_id, wrapped))
+
+
+@functools.lru_cache(maxsize=4096)
+def _salt_key(customer_id: UUID, wrapped: bytes) -> bytes:
+    """The key commitment salts are derived with: not the data key itself (one key, one purpose)."""
+    return hmac.digest(_data_key(customer_id, wrapped), _SALT_KEY_CONTEXT, "sha256")
 
 
 @dataclass(frozen=True)
@@ -121,6 +149,9 @@ class CustomerKey:
 
     def cipher(self) -> AESGCM | None:
         return None if self.wrapped is None else _data_cipher(self.customer_id, self.wrapped)
+
+    def salt_key(self) -> bytes | None:
+        return None if self.wrapped is None else _salt_key(self.customer_id, self.wrapped)
 
 
 def subject_customer(stream_id: str, metadata: Mapping[str, Any], data: Mapping[str, Any]) -> UUID | None:
@@ -145,10 +176,12 @@ def _aad(event_id: UUID, path: str) -> bytes:
     return f"{event_id}/{path}".encode()
 
 
-def _seal_value(cipher: AESGCM, event_id: UUID, path: str, value: Any) -> str:
-    nonce = os.urandom(_NONCE)
-    plain = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-    return base64.urlsafe_b64encode(nonce + cipher.encrypt(nonce, plain, _aad(event_id, path))).decode()
+def _seal_value(cipher: AESGCM, salt_key: bytes, aad: bytes, value: Any) -> tuple[str, bytes]:
+    """The token a field stores (``nonce || AES-GCM(canonical value)``, ``aad`` from :func:`_aad`) and
+    the value's commitment (see the module docstring)."""
+    nonce, plain = os.urandom(_NONCE), canonical_value(value)
+    token = base64.urlsafe_b64encode(nonce + cipher.encrypt(nonce, plain, aad)).decode()
+    return token, hashlib.sha256(_salt_of(salt_key, aad) + plain).digest()[:_COMMITMENT]
 
 
 def _open_value(cipher: AESGCM, event_id: UUID, path: str, token: Any, aad: bytes) -> Any:
@@ -158,6 +191,34 @@ def _open_value(cipher: AESGCM, event_id: UUID, path: str, token: Any, aad: byte
         return json.loads(cipher.decrypt(raw[:_NONCE], raw[_NONCE:], aad))
     except (InvalidTag, binascii.Error, ValueError) as exc:
         raise SealingError(f"field {path} of event {event_id} does not open (altered?)") from exc
+
+
+def canonical_value(value: Any) -> bytes:
+    """The bytes a value is committed as: JSON, keys sorted, no spaces, UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def commitment(salt: bytes, value: Any) -> bytes:
+    """A seal mark's commitment to ``value``: the first 128 bits of ``sha256(salt || canonical value)``.
+    Checking one needs no key, only the salt an export shows."""
+    return hashlib.sha256(salt + canonical_value(value)).digest()[:_COMMITMENT]
+
+
+def _salt_of(salt_key: bytes, aad: bytes) -> bytes:
+    """The salt of the field ``aad`` (:func:`_aad`) names: keyed BLAKE2b, secret without the data key."""
+    return hashlib.blake2b(aad, key=salt_key, digest_size=_COMMITMENT).digest()
+
+
+def split_commitments(text: Any, count: int) -> list[bytes] | None:
+    """A mark's ``commitments`` (URL-safe base64 of 16 bytes per sealed field, data paths then metadata
+    paths) as a list, or None when it is not ``count`` of them."""
+    try:
+        raw = base64.urlsafe_b64decode(str(text).encode("ascii"))
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        return None
+    if len(raw) != count * _COMMITMENT:
+        return None
+    return [raw[at : at + _COMMITMENT] for at in range(0, len(raw), _COMMITMENT)]
 
 
 def _personal_leaves(
@@ -228,22 +289,24 @@ async def seal(conn: Conn, events: Sequence[tuple[str, Sealable]]) -> list[Seala
 def _sealed(event: Sealable, key: CustomerKey) -> Sealable:
     data, metadata = event.data, dict(event.metadata)  # data is the caller's fresh dump; metadata is shared
     in_data, in_meta = _personal_leaves(event.event_type, data, metadata)
-    cipher = key.cipher()
-    for path, container, slot in in_data:
-        container[slot] = (
-            ERASED if cipher is None else _seal_value(cipher, event.event_id, path, container[slot])
+    cipher, salt_key, commitments = key.cipher(), key.salt_key(), bytearray()
+    if cipher is None or salt_key is None:
+        for _, container, slot in (*in_data, *in_meta):
+            container[slot] = ERASED
+        return Sealable(event.event_id, event.event_type, data, metadata)
+    aad_prefix = f"{event.event_id}/"  # _aad(event_id, where), without formatting the id per field
+    for where, container, slot in [*in_data, *((f"metadata.{path}", c, s) for path, c, s in in_meta)]:
+        container[slot], committed = _seal_value(
+            cipher, salt_key, (aad_prefix + where).encode(), container[slot]
         )
-    for path, container, slot in in_meta:
-        where = f"metadata.{path}"
-        container[slot] = (
-            ERASED if cipher is None else _seal_value(cipher, event.event_id, where, container[slot])
-        )
-    if cipher is not None:
-        metadata[SEALED] = {
-            "key": str(key.key_id),
-            "data": [path for path, _, _ in in_data],
-            "metadata": [path for path, _, _ in in_meta],
-        }
+        commitments += committed
+    metadata[SEALED] = {
+        "v": SEAL_FORMAT,
+        "key": str(key.key_id),
+        "data": [path for path, _, _ in in_data],
+        "metadata": [path for path, _, _ in in_meta],
+        "commitments": base64.urlsafe_b64encode(commitments).decode(),
+    }
     return Sealable(event.event_id, event.event_type, data, metadata)
 
 
@@ -274,12 +337,20 @@ def key_of(row: Sequence[Any]) -> CustomerKey:
     return CustomerKey(row[0], row[1], _bytes(row[2]))
 
 
-def open_with(rows: Sequence[Row], keys: Mapping[UUID, CustomerKey]) -> None:
+Salts = dict[str, dict[str, str]]
+"""The salts of one event's sealed fields: ``{"data": {path: salt}, "metadata": {path: salt}}``, each
+URL-safe base64; none once the key is destroyed. An export shows them next to the opened values."""
+
+
+def open_with(
+    rows: Sequence[Row], keys: Mapping[UUID, CustomerKey], salts: dict[UUID, Salts] | None = None
+) -> None:
     """Open the sealed fields of ``rows`` in place with ``keys`` (pure: no I/O); a missing or destroyed
     key leaves :data:`ERASED`. Rows without a seal mark (plaintext, older stores) are left alone.
+    ``salts``, when given, receives the salts of each format-2 row (see :data:`Salts`).
 
     Every read of the log goes through here, so the work per field is kept to the decryption: the
-    cipher is looked up once per key of the batch, not once per row."""
+    cipher is looked up once per key of the batch, not once per row; salts are derived only when asked."""
     ciphers: dict[str, AESGCM | None] = {}
     for event_id, data, metadata in rows:
         mark = _seal_mark(metadata)
@@ -290,20 +361,41 @@ def open_with(rows: Sequence[Row], keys: Mapping[UUID, CustomerKey]) -> None:
             key = keys.get(UUID(key_text))
             ciphers[key_text] = key.cipher() if key is not None else None
         cipher = ciphers[key_text]
+        if salts is not None and mark.get("v") == SEAL_FORMAT:
+            salts[event_id] = _salts(keys.get(UUID(key_text)), event_id, mark)
         _open_paths(cipher, event_id, data, mark.get("data", []), "")
         _open_paths(cipher, event_id, metadata, mark.get("metadata", []), "metadata.")
         del metadata[SEALED]
 
 
-async def open_sealed(conn: Conn, rows: Sequence[Row], known: dict[UUID, CustomerKey] | None = None) -> None:
+def _salts(key: CustomerKey | None, event_id: UUID, mark: dict[str, Any]) -> Salts:
+    salt_key = None if key is None else key.salt_key()
+    if salt_key is None:
+        return {"data": {}, "metadata": {}}  # erased: nothing to prove
+
+    def encoded(path: str) -> str:
+        return base64.urlsafe_b64encode(_salt_of(salt_key, _aad(event_id, path))).decode()
+
+    return {
+        "data": {path: encoded(path) for path in mark.get("data", [])},
+        "metadata": {path: encoded(f"metadata.{path}") for path in mark.get("metadata", [])},
+    }
+
+
+async def open_sealed(
+    conn: Conn,
+    rows: Sequence[Row],
+    known: dict[UUID, CustomerKey] | None = None,
+    salts: dict[UUID, Salts] | None = None,
+) -> None:
     """:func:`open_with` the keys read from the store: one query for the whole batch (none for keys
-    already in ``known``, which a long reader such as an export keeps)."""
+    already in ``known``, which a long reader such as an export keeps); ``salts`` as there."""
     keys = {} if known is None else known
     wanted = needed_keys(rows) - keys.keys()
     if wanted:
         cur = await conn.execute(KEYS_QUERY, (list(wanted),))
         keys.update((key.key_id, key) for key in map(key_of, await cur.fetchall()))
-    open_with(rows, keys)
+    open_with(rows, keys, salts)
 
 
 def _open_paths(
@@ -311,7 +403,7 @@ def _open_paths(
 ) -> None:
     aad_prefix = f"{event_id}/{prefix}"  # _aad(event_id, prefix + path), without formatting the id per field
     for path in paths:
-        container, slot = _locate(root, path)
+        container, slot = locate(root, path)
         if container is None:
             continue
         token = container[slot]
@@ -330,7 +422,7 @@ def _steps(path: str) -> tuple[str | int, ...]:
     )
 
 
-def _locate(root: Any, path: str) -> tuple[Any, Any]:
+def locate(root: Any, path: str) -> tuple[Any, Any]:
     """The container and key of a concrete path (``a.b[2].c``), or (None, None) when it is not there."""
     node: Any = root
     *walk, last = _steps(path)

@@ -24,6 +24,7 @@ from contracts.read.customer_card import CustomerCard
 from plumbing.eventstore import RecordedEvent
 from plumbing.eventstore.postgres import Conn
 from plumbing.projection import MIGRATIONS as CHECKPOINT_MIGRATIONS
+from projections.customer_card.card_cache import DEFAULT_CACHE_BYTES, CachedCard, CardCache, RowVersion
 from projections.customer_card.evolve import Fact, evolve_in_place
 from projections.customer_card.facts import to_event, to_fact
 from projections.customer_card.refold import Refolded, refold
@@ -31,34 +32,65 @@ from projections.customer_card.refold import Refolded, refold
 MIGRATIONS = (CHECKPOINT_MIGRATIONS, Path(__file__).parent / "migrations")
 
 
-async def load_cards(conn: Conn, customer_ids: Iterable[UUID]) -> dict[UUID, CustomerCard]:
-    """The stored cards of ``customer_ids``, parsed from their JSON text by pydantic (no dict in between)."""
+async def load_cards(
+    conn: Conn, customer_ids: Iterable[UUID], cache: CardCache | None = None
+) -> dict[UUID, CachedCard]:
+    """The stored cards of ``customer_ids`` with their row versions; the caller owns them.
+
+    A card ``cache`` holds at its current row version is taken from the cache and its JSON is not even
+    sent; the others are parsed from their JSON text by pydantic (no dict in between).
+    """
+    ids = list(customer_ids)
+    cache = cache if cache is not None else CardCache(0)
+    held = {customer_id: entry for customer_id in ids if (entry := cache.take(customer_id)) is not None}
     cur = await conn.execute(
-        "SELECT card::text FROM customer_cards WHERE customer_id = ANY(%s)", (list(customer_ids),)
+        "SELECT c.customer_id, c.last_position, c.xmin::text,"
+        "   CASE WHEN k.last_position = c.last_position AND k.xmin = c.xmin::text THEN NULL"
+        "   ELSE c.card::text END"
+        " FROM customer_cards c"
+        " LEFT JOIN unnest(%s::uuid[], %s::bigint[], %s::text[]) AS k (customer_id, last_position, xmin)"
+        "   ON k.customer_id = c.customer_id"
+        " WHERE c.customer_id = ANY(%s)",
+        (
+            list(held),
+            [entry.version.last_position for entry in held.values()],
+            [entry.version.xmin for entry in held.values()],
+            ids,
+        ),
     )
-    cards = [CustomerCard.model_validate_json(row[0], context=STORED) for row in await cur.fetchall()]
-    return {card.customer_id: card for card in cards}
+    loaded: dict[UUID, CachedCard] = {}
+    for customer_id, last_position, xmin, text in await cur.fetchall():
+        if text is None:
+            loaded[customer_id] = held[customer_id]
+        else:
+            card = CustomerCard.model_validate_json(text, context=STORED)
+            loaded[customer_id] = CachedCard(card, RowVersion(last_position, xmin), len(text))
+    return loaded
 
 
-async def _save_cards(conn: Conn, cards: Iterable[CustomerCard]) -> None:
-    """Upsert ``cards`` in one statement. Their JSON is written by pydantic (the document
-    ``model_dump(mode="json")`` gives, without building it in Python first) and the arrays are sent
-    binary: psycopg escapes text arrays element by element in Python, slower than the dump itself."""
+async def _save_cards(conn: Conn, cards: Iterable[CustomerCard]) -> dict[UUID, CachedCard]:
+    """Upsert ``cards`` in one statement; returns each with the row version it wrote. Their JSON is
+    written by pydantic (the document ``model_dump(mode="json")`` gives, without building it in Python
+    first) and the arrays are sent binary: psycopg escapes text arrays element by element in Python,
+    slower than the dump itself."""
     cards = list(cards)
     if not cards:
-        return
-    await conn.execute(
+        return {}
+    documents = [card.model_dump_json() for card in cards]
+    cur = await conn.execute(
         "INSERT INTO customer_cards (customer_id, card, last_position)"
         " SELECT * FROM unnest(%b::uuid[], %b::jsonb[], %b::bigint[])"
         " ON CONFLICT (customer_id) DO UPDATE"
-        " SET card = excluded.card, last_position = excluded.last_position, updated_at = now()",
-        (
-            [card.customer_id for card in cards],
-            [card.model_dump_json() for card in cards],
-            [card.last_position for card in cards],
-        ),
+        " SET card = excluded.card, last_position = excluded.last_position, updated_at = now()"
+        " RETURNING customer_id, last_position, xmin::text",
+        ([card.customer_id for card in cards], documents, [card.last_position for card in cards]),
     )
+    versions = {row[0]: RowVersion(row[1], row[2]) for row in await cur.fetchall()}
     await _save_search_terms(conn, cards)
+    return {
+        card.customer_id: CachedCard(card, versions[card.customer_id], len(document))
+        for card, document in zip(cards, documents, strict=True)
+    }
 
 
 async def _save_search_terms(conn: Conn, cards: Sequence[CustomerCard]) -> None:
@@ -210,13 +242,18 @@ class CustomerCardProjection:
 
     name = "customer_card"
 
+    def __init__(self, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        """``cache_bytes``: JSON bytes of cards kept between batches (:mod:`.card_cache`; 0: none)."""
+        self.cache = CardCache(cache_bytes)
+
     async def apply(self, conn: Conn, events: Sequence[RecordedEvent]) -> None:
         facts = [fact for fact in map(to_fact, events) if fact is not None]
         if not facts:
             return
-        cards: dict[UUID, CustomerCard | None] = dict(
-            await load_cards(conn, {fact.customer_id for fact in facts})
-        )
+        loaded = await load_cards(conn, {fact.customer_id for fact in facts}, self.cache)
+        cards: dict[UUID, CustomerCard | None] = {
+            customer_id: entry.card for customer_id, entry in loaded.items()
+        }
         changed: dict[UUID, CustomerCard] = {}
         pending = _PendingRows()
         for fact in facts:
@@ -247,4 +284,18 @@ class CustomerCardProjection:
             if after is not None and (after is not before or changed_now):
                 changed[fact.customer_id] = after
         await pending.flush(conn)
-        await _save_cards(conn, changed.values())
+        saved = await _save_cards(conn, changed.values())
+        self._keep(cards, loaded, saved)
+
+    def _keep(
+        self,
+        cards: dict[UUID, CustomerCard | None],
+        loaded: dict[UUID, CachedCard],
+        saved: dict[UUID, CachedCard],
+    ) -> None:
+        """Put the batch's cards back in the cache: those it wrote as the row version it wrote (stale
+        if the transaction does not commit), the others as they were loaded."""
+        for customer_id, card in cards.items():
+            entry = saved.get(customer_id) or loaded.get(customer_id)
+            if card is not None and entry is not None and entry.card is card:
+                self.cache.keep(card, entry.version, entry.size)

@@ -8,6 +8,7 @@ import signal
 
 from psycopg_pool import AsyncConnectionPool
 
+from contracts.ids import require_id_key
 from plumbing.eventstore.postgres import Conn
 from plumbing.logging import configure_logging
 from plumbing.migrations import apply_migrations_async
@@ -48,6 +49,7 @@ async def run(settings: PipelineProjectionSettings) -> None:
 
 def main() -> None:
     settings = PipelineProjectionSettings()  # pg_dsn comes from the environment
+    require_id_key()  # without HUB_ID_KEY, fail the start rather than the first message
     configure_logging("pipeline", settings.log_level)
     asyncio.run(run(settings))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uvicorn
 
+from contracts.ids import require_id_key
 from plumbing.logging import configure_logging
 from services.api.app import build_app
 from services.api.settings import ApiSettings
@@ -11,6 +12,7 @@ from services.api.settings import ApiSettings
 
 def main() -> None:
     settings = ApiSettings()  # pg_dsn comes from the environment
+    require_id_key()  # without HUB_ID_KEY, fail the start rather than the first message
     configure_logging("api", settings.log_level)
     uvicorn.run(build_app(settings), host=settings.api_host, port=settings.api_port, log_config=None)
 

@@ -98,12 +98,13 @@ class RoleOut(BaseModel):
     description: str
     permissions: list[Permission]
     rows: dict[str, str]
+    mask: list[str] = Field(default_factory=list, description="kinds of personal values masked everywhere")
     hide: dict[str, list[str]]
     rate_limit: str
 
 
 def access_summary(policy: Policy, roles: list[str]) -> dict[str, Any]:
-    """What ``roles`` reach, per permission: which rows and which hidden fields."""
+    """What ``roles`` reach, per permission: which rows, which hidden fields and which masked kinds."""
     summary: dict[str, Any] = {}
     for permission in Permission:
         grant = policy.grant(roles, permission)
@@ -113,6 +114,8 @@ def access_summary(policy: Policy, roles: list[str]) -> dict[str, Any]:
             "rows": {res.value: kind.value for res, kind in grant.rows.items() if kind is not ScopeKind.NONE},
             "hidden": {view: sorted(paths) for view, paths in grant.hidden.items() if paths},
         }
+        if grant.masked:
+            summary[permission.value]["masked"] = sorted(grant.masked)
     return summary
 
 
@@ -167,6 +170,7 @@ def _role_out(policy: Policy, role: RolePolicy) -> RoleOut:
         description=role.description,
         permissions=sorted(role.permissions),
         rows={res.value: kind.value for res, kind in role.rows.items()},
+        mask=sorted(role.mask),
         hide={view: list(paths) for view, paths in role.hide.items()},
         rate_limit=role.rate_limit or policy.rate_limit,
     )

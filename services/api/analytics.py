@@ -2,12 +2,13 @@
 
 Who sees what (deploy/access-policy.toml): aggregate reports, RFM scores and segment sizes need
 ``read_payments`` (revenue is in them) and name no person; segment members, exports and recommendations
-are customer reads (``read_card``, row scopes, audited) whose personal fields the ``analytics_member``
-view masks per role (a marketing analyst gets ids and traits, no names or contacts); reminders are
-sales work (``read_deals``), and turning one into a task a sales command (``write_deals``). Saving and
-deleting segment definitions (``manage_segments``) touches no customer data; a saved segment serves
-every segment route like one of deploy/analytics.toml.
-Every report answers ``?format=csv`` too.
+are customer reads (``read_card``, row scopes, audited) whose personal fields are masked per role (a
+marketing analyst, masking names and contacts, gets ids and traits); reminders are sales work
+(``read_deals``), and turning one into a task a sales command (``write_deals``). Saving and deleting
+segment definitions (``manage_segments``) touches no customer data; a saved segment serves every
+segment route like one of deploy/analytics.toml.
+Every report answers ``?format=csv`` too. Reads that list customers (members, exports, RFM scores,
+reminders) record every customer they returned in the access log.
 """
 
 from __future__ import annotations
@@ -35,6 +36,16 @@ from services.api import analytics_pages as pages
 from services.api import analytics_queries as queries
 from services.api import analytics_saved as saved
 from services.api import store
+from services.api.analytics_answers import (
+    ChannelReport,
+    MemberPage,
+    Recommendations,
+    Reminders,
+    RfmPage,
+    SegmentHistory,
+    SegmentList,
+    StaffReport,
+)
 from services.api.analytics_config import AnalyticsConfig, Segment, load_analytics
 from services.api.analytics_export import Format, answer
 from services.api.analytics_recommend import recommend
@@ -152,7 +163,7 @@ def _member(access: Access, row: queries.MemberRow) -> dict[str, Any]:
         phones=[i["value"] for i in ids if i.get("kind") == "phone"],
         traits=row.traits,
     )
-    return access.view(MEMBER_VIEW, member.model_dump(mode="json"))
+    return access.view(MEMBER_VIEW, member.model_dump(mode="json"), SegmentMember)
 
 
 class ReminderTaskBody(BaseModel):
@@ -206,7 +217,7 @@ def router(settings: ApiSettings) -> APIRouter:
     an = Analytics(settings)
     aggregates = secured(Permission.READ_PAYMENTS)
 
-    @routes.get("/v1/analytics/channels", openapi_extra=aggregates)
+    @routes.get("/v1/analytics/channels", response_model=ChannelReport, openapi_extra=aggregates)
     async def channels(
         request: Request,
         access: AccessDep,
@@ -230,7 +241,7 @@ def router(settings: ApiSettings) -> APIRouter:
         rows = channel_report(facts.touches, facts.sales, facts.deals, window, group)
         return answer("channels", rows, format)
 
-    @routes.get("/v1/analytics/staff", openapi_extra=aggregates)
+    @routes.get("/v1/analytics/staff", response_model=StaffReport, openapi_extra=aggregates)
     async def staff(
         request: Request, first: From = None, to: To = None, format: FormatQuery = "json"
     ) -> Response:
@@ -243,7 +254,7 @@ def router(settings: ApiSettings) -> APIRouter:
         )
         return answer("staff", rows, format)
 
-    @routes.get("/v1/analytics/rfm", openapi_extra=aggregates)
+    @routes.get("/v1/analytics/rfm", response_model=RfmPage, openapi_extra=aggregates)
     async def rfm_scores(
         request: Request,
         access: AccessDep,
@@ -256,10 +267,12 @@ def router(settings: ApiSettings) -> APIRouter:
         chosen = currency or an.config.currency
         async with _pool(request).connection() as conn:
             found = await queries.buyers(conn, chosen, access.rows(RowResource.CUSTOMERS))
-        rows = rfm(found, chosen, _now(request))
-        return answer("rfm", rows[offset : offset + limit], format, {"total": len(rows)})
+            rows = rfm(found, chosen, _now(request))
+            page = rows[offset : offset + limit]
+            await access.record_bulk(conn, [row.customer_id for row in page])
+        return answer("rfm", page, format, {"total": len(rows)})
 
-    @routes.get("/v1/analytics/segments", openapi_extra=aggregates)
+    @routes.get("/v1/analytics/segments", response_model=SegmentList, openapi_extra=aggregates)
     async def segments(request: Request, format: FormatQuery = "json") -> Response:
         """Segments (configured and saved through the API) and how many customers each has now."""
         now = _now(request)
@@ -310,7 +323,9 @@ def router(settings: ApiSettings) -> APIRouter:
         log.info("analytics_segment_deleted", segment_id=segment_id, principal_id=access.principal.id)
         return Response(status_code=204)
 
-    @routes.get("/v1/analytics/segments/{segment_id}/history", openapi_extra=aggregates)
+    @routes.get(
+        "/v1/analytics/segments/{segment_id}/history", response_model=SegmentHistory, openapi_extra=aggregates
+    )
     async def segment_history(
         request: Request, segment_id: str, first: From = None, to: To = None, format: FormatQuery = "json"
     ) -> Response:
@@ -324,6 +339,7 @@ def router(settings: ApiSettings) -> APIRouter:
 
     @routes.get(
         "/v1/analytics/segments/{segment_id}/members",
+        response_model=MemberPage,
         openapi_extra=secured(Permission.READ_CARD, audited=True),
     )
     async def segment_members(
@@ -340,8 +356,8 @@ def router(settings: ApiSettings) -> APIRouter:
             found = await queries.segment_members(
                 conn, chosen.tree(), _now(request), access.rows(RowResource.CUSTOMERS), after, limit + 1
             )
-            await access.record(conn, Outcome.OK, None)
-        page, more = found[:limit], len(found) > limit
+            page, more = found[:limit], len(found) > limit
+            await access.record_bulk(conn, [row.customer_id for row in page])
         return JSONResponse(
             {
                 "items": [_member(access, row) for row in page],
@@ -351,6 +367,7 @@ def router(settings: ApiSettings) -> APIRouter:
 
     @routes.get(
         "/v1/analytics/segments/{segment_id}/export",
+        response_model=MemberPage,
         openapi_extra=secured(Permission.READ_CARD, audited=True),
     )
     async def segment_export(
@@ -362,11 +379,12 @@ def router(settings: ApiSettings) -> APIRouter:
             found = await queries.segment_members(
                 conn, chosen.tree(), _now(request), access.rows(RowResource.CUSTOMERS), None, None
             )
-            await access.record(conn, Outcome.OK, None)
+            await access.record_bulk(conn, [row.customer_id for row in found])
         return answer(f"segment-{segment_id}-members", [_member(access, row) for row in found], format)
 
     @routes.get(
         "/v1/analytics/customers/{customer_id}/recommendations",
+        response_model=Recommendations,
         openapi_extra=secured(Permission.READ_CARD, audited=True),
     )
     async def recommendations(
@@ -386,13 +404,16 @@ def router(settings: ApiSettings) -> APIRouter:
         )
         return answer("recommendations", found, format, {"customer_id": str(served)})
 
-    @routes.get("/v1/analytics/reminders", openapi_extra=secured(Permission.READ_DEALS))
+    @routes.get(
+        "/v1/analytics/reminders", response_model=Reminders, openapi_extra=secured(Permission.READ_DEALS)
+    )
     async def reminders(
         request: Request, access: AccessDep, customer_id: UUID | None = None, format: FormatQuery = "json"
     ) -> Response:
         """Reminders due now from the configured rules, each with the events that triggered it."""
         async with _pool(request).connection() as conn:
             found = await an.reminders(conn, access, _now(request), customer_id)
+            await access.record_bulk(conn, list(dict.fromkeys(r.customer_id for r in found)))
         return answer("reminders", found, format)
 
     @routes.post(

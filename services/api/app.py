@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 from uuid import UUID
 
+import limits
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool
@@ -27,6 +28,7 @@ from contracts import (
     normalise_identity,
 )
 from contracts.read.customer_card import CustomerCard, InteractionView
+from contracts.read.kinds import PersonalKind
 from plumbing.access import MIGRATIONS as ACCESS_MIGRATIONS
 from plumbing.access.access_log import Outcome
 from plumbing.access.control import AccessControl, Clock, utc_now
@@ -35,6 +37,7 @@ from plumbing.access.jwt import JwtVerifier
 from plumbing.access.masks import optional_view
 from plumbing.access.policy import Permission, Policy, RowResource, load_policy
 from plumbing.access.principal import RowScope
+from plumbing.access.ratelimit import FailureLimiter
 from plumbing.eventstore.postgres import Conn
 from plumbing.http import ApiError, ErrorResponse, hub_app
 from plumbing.migrations import apply_migrations_async
@@ -139,7 +142,18 @@ async def _read_card(conn: Conn, access: Access, customer_id: UUID) -> dict[str,
 
 def _card_view(access: Access, found: dict[str, Any]) -> dict[str, Any]:
     """The card as it leaves the API: validated against the contract, then masked for the caller."""
-    return access.view(CARD_VIEW, CustomerCard.model_validate(found).model_dump(mode="json"))
+    return access.view(CARD_VIEW, CustomerCard.model_validate(found).model_dump(mode="json"), CustomerCard)
+
+
+async def _refuse_contact_lookup(request: Request, access: Access) -> None:
+    """A role that may not see contacts may not look customers up by one either: whether an address
+    finds a customer would tell it what it may not read. Recorded in the access log as forbidden."""
+    if access.grant.sees(PersonalKind.CONTACTS):
+        return
+    async with _pool(request).connection() as conn:
+        await access.record(conn, Outcome.FORBIDDEN, None)
+    message = "your role may not see contacts, so it may not look customers up by email, phone or identity"
+    raise ApiError(403, "lookup_not_allowed", message)
 
 
 def customers_router(settings: ApiSettings) -> APIRouter:
@@ -166,7 +180,10 @@ def customers_router(settings: ApiSettings) -> APIRouter:
         wait_ms: WaitMs = 2000,
     ) -> JSONResponse:
         """Find the customers an identity belongs to (one, or several sharing it), or search with ``q``:
-        customers whose name (or a word of it), email or phone starts with ``q``, a page at a time."""
+        customers whose name (or a word of it), email or phone starts with ``q``, a page at a time.
+
+        A role that masks contacts may not look up (403 ``lookup_not_allowed``); one that masks names or
+        contacts may not search (403 ``search_not_allowed``)."""
         if q is not None:
             if email or phone or identity:
                 raise ApiError(422, "invalid_lookup", "give q alone, or one of email, phone or identity")
@@ -176,6 +193,7 @@ def customers_router(settings: ApiSettings) -> APIRouter:
             return JSONResponse(
                 {"items": [_card_view(access, card) for card in cards], "next_cursor": next_cursor}
             )
+        await _refuse_contact_lookup(request, access)
         key = _lookup_identity(email, phone, identity, settings.default_region)
         async with _pool(request).connection() as conn:
             await _wait_for_position(conn, min_position, wait_ms)
@@ -285,7 +303,14 @@ def build_app(settings: ApiSettings, *, policy: Policy | None = None, clock: Clo
         await apply_migrations_async(dsn, ACCESS_MIGRATIONS, sales_routes.MIGRATIONS)
         async with AsyncConnectionPool[Conn](dsn, min_size=1, max_size=settings.api_pool_size) as pool:
             app.state.pool = pool
-            app.state.access_control = AccessControl(policy, pool, jwt=jwt, clock=clock)
+            app.state.access_control = AccessControl(
+                policy,
+                pool,
+                jwt=jwt,
+                auth_failures=FailureLimiter(limits.parse(settings.auth_failure_limit)),
+                personal_values=store.personal_values,
+                clock=clock,
+            )
             yield
 
     app = hub_app("Interaction Hub read API", lifespan)  # its OpenAPI document: guarded route below

@@ -32,6 +32,7 @@ from contracts import (
     customer_stream,
 )
 from contracts.attributes import attribute_json
+from contracts.read.kinds import ATTRIBUTE_KINDS, PersonalBy
 from plumbing.access.fastapi import AccessDep, control_of, guarded_router, secured
 from plumbing.access.policy import Permission
 from plumbing.eventstore import ANY, NewEvent
@@ -71,7 +72,7 @@ class AttributeChanged(BaseModel):
 
     customer_id: UUID
     attribute: AttributeName
-    value: JsonValue
+    value: Annotated[JsonValue, PersonalBy("attribute", ATTRIBUTE_KINDS)]
     event_id: UUID
     position: int
 

@@ -13,16 +13,17 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime, BaseModel, Field
 
 from contracts.read.customer_card import CustomerCard
+from contracts.read.kinds import EVERY_KIND, Contact, Personal
 from contracts.read.pipeline import PipelineSummary
 from contracts.sales_config import PipelinesConfig
 from plumbing.access.access_log import Outcome
 from plumbing.access.fastapi import AccessDep, control_of, guarded_router, secured
 from plumbing.access.policy import Permission
 from plumbing.export_replay import BadAsOf, parse_as_of, resolve_as_of
-from plumbing.export_timeline import AuditEvent, customer_streams, customer_timeline
+from plumbing.export_timeline import AuditEvent, MergeFacts, customer_streams, customer_timeline
 from plumbing.http import ApiError, ErrorResponse
 from projections.customer_card.as_of import card_as_of
 from projections.pipeline.as_of import pipeline_summary_as_of
@@ -32,12 +33,29 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
+#: A raw event's payload may hold personal values of any kind: masked whole for a role masking any.
+_RAW = Personal(*EVERY_KIND)
+
+
+class AuditMergeFacts(MergeFacts):
+    shared_identities: Annotated[list[dict[str, Any]], Personal(*EVERY_KIND)] = Field(default_factory=list)
+
+
+class AuditEventView(AuditEvent):
+    """A stored event as the audit route answers it, its personal parts marked for masks by kind."""
+
+    provider_message_id: Contact | None  # a Telegram message id holds the chat id
+    merge: AuditMergeFacts | None
+    data: Annotated[dict[str, Any], _RAW]
+    metadata: Annotated[dict[str, Any], _RAW]
+
+
 class AuditEventPage(BaseModel):
     """Events in store order; ``next_after`` is the ``after`` of the next page (None on the last)."""
 
     customer_id: UUID
     streams: list[str]
-    items: list[AuditEvent]
+    items: list[AuditEventView]
     next_after: int | None
 
 
@@ -86,7 +104,7 @@ def router(pipelines: PipelinesConfig) -> APIRouter:
         return AuditEventPage(
             customer_id=customer_id,
             streams=streams["streams"],
-            items=items,
+            items=[AuditEventView.model_validate(item, from_attributes=True) for item in items],
             next_after=items[-1].position if more else None,
         )
 

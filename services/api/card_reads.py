@@ -1,9 +1,10 @@
 """What the card routes add to a stored card: the sales section, where a merged-away id led, search
 pages, and one attribute's history (``GET /v1/customers/{customer_id}/attributes/{name}/history``).
 
-Field masks apply everywhere: a role that may not see an attribute's history gets 403 for it, whatever
-the customer (the refusal depends on the role, never on the row), and search is refused to roles that
-may not see the names and contacts it matches on, so a search can never tell them what they cannot read.
+Field masks apply everywhere: a role that may not see an attribute's history (a hidden field, or an
+attribute of a masked kind) gets 403 for it, whatever the customer (the refusal depends on the role,
+never on the row), and search is refused to roles that may not see the names and contacts it matches
+on, so a search can never tell them what they cannot read.
 """
 
 from __future__ import annotations
@@ -11,18 +12,20 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, JsonValue
 
 from contracts import AttributeName
-from contracts.read.card_parts import AttributeChange
+from contracts.read.card_parts import AttributeChange, Profile
 from contracts.read.card_search import query_term
 from contracts.read.customer_card import CustomerCard
+from contracts.read.kinds import ATTRIBUTE_KINDS, PersonalBy, PersonalKind
 from plumbing.access.access_log import Outcome
 from plumbing.access.fastapi import Access, AccessDep, control_of, guarded_router, secured
+from plumbing.access.kinds import kinds_of_field
 from plumbing.access.policy import Permission, RowResource
 from plumbing.access.principal import RowScope
 from plumbing.eventstore.postgres import Conn
@@ -36,6 +39,9 @@ from services.api.sales_scope import StaffScope
 CARD_VIEW = "customer_card"
 #: Card fields a search matches on; a role hiding any of them may not search.
 SEARCHED_FIELDS = ("display_name", "emails", "phones", "identities", "profile", "profile.name")
+#: Kinds of values a search matches on; a role masking any of them may not search.
+SEARCHED_KINDS = frozenset({PersonalKind.NAMES, PersonalKind.CONTACTS})
+_BY_ATTRIBUTE = PersonalBy("attribute", ATTRIBUTE_KINDS)
 #: Shortest search prefix (after folding): shorter ones match most of the customers.
 MIN_QUERY = 2
 
@@ -49,14 +55,21 @@ class AttributeHistory(BaseModel):
     customer_id: UUID
     requested_id: UUID | None = None
     attribute: AttributeName
-    current: JsonValue = None
-    changes: list[AttributeChange]
+    current: Annotated[JsonValue, _BY_ATTRIBUTE] = None
+    changes: Annotated[list[AttributeChange], _BY_ATTRIBUTE]
 
 
 def hidden(access: Access, *paths: str) -> bool:
     """Whether the caller's role masks any of ``paths`` of the card (or a field they sit in)."""
     masked = access.grant.hidden.get(CARD_VIEW, frozenset())
     return any(path in masked or path.split(".", 1)[0] in masked for path in paths)
+
+
+def attribute_hidden(access: Access, name: AttributeName) -> bool:
+    """Whether the caller may not see attribute ``name``: a hidden field, or a value of a masked kind."""
+    if hidden(access, f"attribute_history.{name.value}", f"profile.{name.value}"):
+        return True
+    return bool(kinds_of_field(Profile, name.value) & access.grant.masked)
 
 
 async def sales_section(
@@ -105,7 +118,7 @@ async def search_page(
 
     403 for a role that may not see what is searched; 422 for a query too short to narrow anything.
     """
-    if hidden(access, *SEARCHED_FIELDS):
+    if hidden(access, *SEARCHED_FIELDS) or SEARCHED_KINDS & access.grant.masked:
         await access.record(conn, Outcome.FORBIDDEN, None)
         message = "your role may not see names and contacts, so it may not search by them"
         raise ApiError(403, "search_not_allowed", message)
@@ -153,7 +166,7 @@ def router() -> APIRouter:
         """Every change of one profile attribute (value, when, source event, actor), newest first."""
         async with pool_of(request).connection() as conn:
             await wait_for_position(conn, store.card_checkpoint, min_position, wait_ms, "customer card")
-            if hidden(access, f"attribute_history.{name.value}", f"profile.{name.value}"):
+            if attribute_hidden(access, name):
                 await access.record(conn, Outcome.FORBIDDEN, customer_id)
                 raise ApiError(403, "field_hidden", f"your role may not see the attribute {name.value}")
             card = await store.card(conn, customer_id, access.rows(RowResource.CUSTOMERS))

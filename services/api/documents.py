@@ -23,6 +23,7 @@ from starlette.types import Message
 
 from contracts import BlobRef, DocumentAttached, customer_stream
 from contracts.documents import CONTENT_TYPE_PATTERN
+from contracts.read.kinds import Personal, PersonalKind
 from plumbing.access.fastapi import Access, AccessDep, guarded_router, secured
 from plumbing.access.policy import Permission
 from plumbing.blobs import FileBlobStore
@@ -85,8 +86,8 @@ class DocumentStored(BaseModel):
     sha256: str
     size_bytes: int
     content_type: str
-    filename: str | None
-    title: str | None
+    filename: Annotated[str | None, Personal(PersonalKind.DOCUMENTS)]
+    title: Annotated[str | None, Personal(PersonalKind.DOCUMENTS)]
     position: int
 
 

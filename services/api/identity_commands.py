@@ -20,8 +20,9 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts import IdentityKind, IdentityLinked, InvalidIdentity, customer_stream, normalise_identity
+from contracts.read.kinds import Contact, PersonalKind
 from plumbing.access.access_log import Outcome
-from plumbing.access.fastapi import AccessDep, guarded_router, secured
+from plumbing.access.fastapi import Access, AccessDep, guarded_router, secured
 from plumbing.access.policy import Permission, RowResource
 from plumbing.eventstore import ANY, NewEvent
 from plumbing.eventstore.postgres import Conn, append_locked, lock_appends, translated_errors
@@ -56,10 +57,18 @@ class IdentityLinkResult(BaseModel):
     """``linked`` is false when the identity was this customer's already (nothing appended)."""
 
     customer_id: UUID
-    identity_key: str
+    identity_key: Contact
     linked: bool
     event_id: UUID | None
     position: int | None
+
+
+def require_contacts(access: Access) -> None:
+    """403 for a role that masks contacts: linking, correcting or removing one answers whether it
+    belongs to another customer or to this one, which is what such a role may not learn."""
+    if not access.grant.sees(PersonalKind.CONTACTS):
+        message = "your role may not see contacts, so it may not link, correct or remove them"
+        raise ApiError(403, "identity_commands_not_allowed", message)
 
 
 async def _stream_state(conn: Conn, customer_id: UUID) -> tuple[bool, UUID | None]:
@@ -89,14 +98,19 @@ def router(settings: ApiSettings) -> APIRouter:
     async def link_identity(
         request: Request, access: AccessDep, customer_id: UUID, body: LinkIdentity
     ) -> JSONResponse:
-        """Link an identity to the customer by hand; answered 200 when it was linked already."""
+        """Link an identity to the customer by hand; answered 200 when it was linked already (403 for a
+        role that masks contacts)."""
+        pool: AsyncConnectionPool[Conn] = request.app.state.pool
+        if not access.grant.sees(PersonalKind.CONTACTS):
+            async with pool.connection() as conn:
+                await access.record(conn, Outcome.FORBIDDEN, customer_id)
+        require_contacts(access)
         try:
             identity = normalise_identity(
                 body.kind, body.value, provider=body.provider, default_region=settings.default_region
             )
         except InvalidIdentity as exc:
             raise ApiError(422, "invalid_identity", f"{body.kind}: {exc}") from exc
-        pool: AsyncConnectionPool[Conn] = request.app.state.pool
         async with translated_errors(), pool.connection() as conn:
             if await store.card(conn, customer_id, access.rows(RowResource.CUSTOMERS)) is None:
                 raise ApiError(404, "customer_not_found", f"no customer {customer_id}")

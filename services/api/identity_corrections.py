@@ -32,12 +32,14 @@ from contracts import (
     customer_stream,
     normalise_identity,
 )
+from contracts.read.kinds import Contact
 from plumbing.access.fastapi import Access, AccessDep, guarded_router, secured
 from plumbing.access.policy import Permission
 from plumbing.eventstore import ANY, NewEvent
 from plumbing.eventstore.postgres import Conn, append_locked
 from plumbing.http import ApiError
 from plumbing.identity_index import holders, index_links, unindex
+from services.api.identity_commands import require_contacts
 from services.api.merge_store import require_customer, require_not_merged
 from services.api.sales_commands import Answer
 from services.api.sales_errors import IllegalTransition, InvalidCommand, NotFound
@@ -82,8 +84,8 @@ class IdentityChange(BaseModel):
     """``linked_key`` is set for a correction that linked a new identity to this customer."""
 
     customer_id: UUID
-    unlinked_key: str
-    linked_key: str | None
+    unlinked_key: Contact
+    linked_key: Contact | None
     event_ids: list[UUID]
     position: int
 
@@ -193,7 +195,9 @@ def router(settings: ApiSettings) -> APIRouter:
         reason: Annotated[str | None, Query(max_length=1000)] = None,
         key: IdempotencyHeader = None,
     ) -> JSONResponse:
-        """Remove an identity from the customer (the event keeps who and why)."""
+        """Remove an identity from the customer (the event keeps who and why); 403 for a role that masks
+        contacts."""
+        require_contacts(access)
         wrong = _identity(identity_key, settings.default_region)
         body = RemoveIdentity(reason=reason)
         command = Command(request, access, key, body)
@@ -208,7 +212,9 @@ def router(settings: ApiSettings) -> APIRouter:
         body: CorrectIdentity,
         key: IdempotencyHeader = None,
     ) -> JSONResponse:
-        """Replace a wrong identity of the customer with the right one, in one step."""
+        """Replace a wrong identity of the customer with the right one, in one step; 403 for a role that
+        masks contacts."""
+        require_contacts(access)
         wrong = _identity(identity_key, settings.default_region)
         try:
             right = normalise_identity(

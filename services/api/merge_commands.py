@@ -35,6 +35,7 @@ from contracts import (
     CustomerUnmerged,
     customer_stream,
 )
+from contracts.read.kinds import Contact
 from plumbing.access.fastapi import Access, AccessDep, guarded_router, secured
 from plumbing.access.policy import Permission
 from plumbing.eventstore import ANY, NewEvent
@@ -100,7 +101,7 @@ class UnmergeResult(BaseModel):
     merge_event_id: UUID
     unmerge_event_id: UUID
     restored_event_id: UUID
-    returned_identities: list[str]
+    returned_identities: list[Contact]
     moved_event_ids: list[UUID]
     position: int
 

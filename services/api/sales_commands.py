@@ -19,7 +19,6 @@ ones, oldest first, so the table holds about a TTL's worth of commands without a
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ import structlog
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from contracts import keyed_digest
 from plumbing.eventstore.postgres import Conn, lock_appends, translated_errors
 from services.api.sales_errors import InvalidCommand
 
@@ -64,9 +64,11 @@ class IdempotencyKey:
 
 
 def request_fingerprint(method: str, path: str, body: dict[str, Any]) -> str:
-    """sha256 over the method, the path and the body's canonical JSON (key order and spacing do not count)."""
+    """A keyed hash (:func:`contracts.keyed_digest`) of the method, the path and the body's canonical JSON
+    (key order and spacing do not count). Keyed, because it is stored and a body may be one identity
+    (``email:...``): a plain hash of it could be matched against guessed addresses."""
     canonical = json.dumps([method.upper(), path, body], sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return keyed_digest(canonical)
 
 
 class KeyReused(InvalidCommand):

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel
 
 from contracts import DealStatus
+from contracts.read.kinds import Message
 from contracts.read.pipeline import (
     DealView,
     PipelineSummary,
@@ -55,7 +56,7 @@ class DealItem(DealView):
 class NoteItem(BaseModel):
     note_id: UUID
     actor: str
-    text: str
+    text: Message
     occurred_at: datetime
     position: int
 

@@ -6,7 +6,7 @@ WHERE clause, so rows outside the scope never leave PostgreSQL.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -14,6 +14,9 @@ from uuid import UUID
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from contracts.read.customer_card import CustomerCard
+from contracts.read.kinds import PersonalKind
+from plumbing.access.kinds import collect_kinds, plan
 from plumbing.access.policy import ScopeKind
 from plumbing.access.principal import RowScope
 from plumbing.eventstore.postgres import Conn
@@ -163,6 +166,18 @@ async def search_cards(
         },
     )
     return [row[0] for row in await cur.fetchall()]
+
+
+async def personal_values(
+    conn: Conn, customer_ids: Iterable[UUID], kinds: frozenset[PersonalKind]
+) -> set[str]:
+    """Every value of ``kinds`` on the cards of ``customer_ids`` (merge history and attribute history
+    included): what the safety net behind masks looks for in an answer naming these customers."""
+    cur = await conn.execute(
+        "SELECT card FROM customer_cards WHERE customer_id = ANY(%s)", (list(customer_ids),)
+    )
+    card = plan(CustomerCard)
+    return {value for (found,) in await cur.fetchall() for value in collect_kinds(card, found, kinds)}
 
 
 async def card_checkpoint(conn: Conn) -> int:

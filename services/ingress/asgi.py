@@ -1,6 +1,9 @@
 """A zero-argument app factory, so several ingress processes can serve one port with uvicorn's workers:
 
-    uvicorn --factory services.ingress.asgi:create_app --workers 4 --host 0.0.0.0 --port 8081
+    uvicorn --factory services.ingress.asgi:create_app --workers 4 --host 0.0.0.0 --port 8081 \
+        --loop uvloop --http httptools --no-access-log
+
+(``python -m services.ingress`` does the same with ``HUB_INGRESS_WORKERS=4``.)
 
 uvicorn's parent binds the port once and its workers accept from that socket, so a worker that dies
 takes only its own in-flight requests with it (the providers retry those) and is replaced by the parent.

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from starlette.datastructures import Headers
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -21,3 +24,14 @@ class Delivery:
     headers: Headers
     url: str = ""
     path_params: Mapping[str, str] = field(default_factory=dict)
+    _parsed: dict[Callable[..., Any], Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def once(self, parse: Callable[[Delivery], _T]) -> _T:
+        """``parse(self)``, computed on the first call only: a verifier, a translator and the attachment
+        reader that need the same parsed form or message share one parse. What ``parse`` raises is not
+        kept (the next call raises again). Callers only read what it returns."""
+        try:
+            found: _T = self._parsed[parse]
+        except KeyError:
+            found = self._parsed[parse] = parse(self)
+        return found

@@ -1,7 +1,10 @@
 """The raw evidence of a verified delivery: its bytes in the blob store, its address on the events.
 
-Stored before Kafka is asked, so an acknowledged webhook always has its evidence; a delivery that
-fails verification is never stored (anyone could otherwise fill the disk).
+The blob store is content-addressed, so the address is known before the bytes are written: the
+ingress points the events at their evidence first (:func:`point_at_evidence`, pure), then stores the
+evidence and publishes the events at the same time, and acknowledges only once both are done, so an
+acknowledged webhook always has its evidence. A delivery that fails verification is never stored
+(anyone could otherwise fill the disk).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from datetime import datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from contracts import BlobRef, Evidence, InteractionEvent, Verification
-from plumbing.blobs import BlobStore
+from plumbing.blobs import BlobStore, blob_ref
 from services.ingress.delivery import Delivery
 
 #: Headers worth keeping: they identify, date or sign a delivery. Secret-bearing ones
@@ -42,14 +45,21 @@ _HEADER_CHARS = 1000
 _SECRET_PARAMETERS = frozenset({"key", "token", "secret", "password", "signature", "sig", "access_token"})
 
 
+_KEPT = frozenset(KEPT_HEADERS)
+
+
 def evidence_of(
     delivery: Delivery, endpoint_path: str, scheme: str, key_index: int, body: BlobRef, verified_at: datetime
 ) -> Evidence:
     """What the events of ``delivery`` record about it."""
+    present: dict[str, str] = {}
+    for key, text in delivery.headers.items():  # one pass; a repeated header counts by its first value
+        if key in _KEPT:
+            present.setdefault(key, text)
     headers = {
         name: value[:_HEADER_CHARS]
         for name in KEPT_HEADERS
-        if (value := delivery.headers.get(name)) is not None and "\x00" not in value
+        if (value := present.get(name)) is not None and "\x00" not in value
     }
     return Evidence(
         body=body,
@@ -63,6 +73,8 @@ def evidence_of(
 
 def public_url_without_secrets(url: str) -> str:
     """``url`` with secret-bearing query parameters removed (the rest stays: Twilio signs it)."""
+    if "?" not in url:
+        return url
     parts = urlsplit(url)
     if not parts.query:
         return url
@@ -94,6 +106,39 @@ class EvidenceUnavailable(RuntimeError):
     """The blob store could not keep the evidence: the delivery must not be acknowledged."""
 
 
+def point_at_evidence(
+    delivery: Delivery,
+    events: Sequence[InteractionEvent],
+    *,
+    endpoint_path: str,
+    scheme: str,
+    key_index: int,
+    attachments: Sequence[bytes],
+    verified_at: datetime,
+) -> list[InteractionEvent]:
+    """``events`` pointing at the raw body and the attachments (not stored yet: see :func:`store_evidence`).
+
+    Raises ``ValueError`` when an event references an attachment the endpoint did not hand over (a
+    translator bug, never the sender's).
+    """
+    missing = missing_attachments(events, {blob_ref(data).sha256 for data in attachments})
+    if missing:
+        raise ValueError(f"events reference attachments that were not stored: {missing}")
+    body = blob_ref(delivery.body)
+    return with_evidence(events, evidence_of(delivery, endpoint_path, scheme, key_index, body, verified_at))
+
+
+async def store_evidence(blobs: BlobStore, data: Sequence[bytes]) -> None:
+    """Store every blob durably; :class:`EvidenceUnavailable` when the store fails."""
+    try:  # together: a batching store writes them as one batch
+        if len(data) == 1:
+            await blobs.put(data[0])
+        else:
+            await asyncio.gather(*(blobs.put(each) for each in data))
+    except OSError as exc:
+        raise EvidenceUnavailable(f"evidence store failed: {exc.strerror or type(exc).__name__}") from exc
+
+
 async def keep_evidence(
     blobs: BlobStore,
     delivery: Delivery,
@@ -105,16 +150,20 @@ async def keep_evidence(
     attachments: Sequence[bytes],
     verified_at: datetime,
 ) -> list[InteractionEvent]:
-    """Store the raw body and the attachments, then return ``events`` pointing at them.
+    """Store the raw body and the attachments, then return ``events`` pointing at them (one step, for
+    callers that need not publish at the same time).
 
     Raises :class:`EvidenceUnavailable` when the store fails, and ``ValueError`` when an event
-    references an attachment the endpoint did not hand over (a translator bug, never the sender's).
+    references an attachment the endpoint did not hand over.
     """
-    try:  # together: a batching store writes them as one batch
-        body, *kept = await asyncio.gather(*(blobs.put(data) for data in (delivery.body, *attachments)))
-    except OSError as exc:
-        raise EvidenceUnavailable(f"evidence store failed: {exc.strerror or type(exc).__name__}") from exc
-    missing = missing_attachments(events, {ref.sha256 for ref in kept})
-    if missing:
-        raise ValueError(f"events reference attachments that were not stored: {missing}")
-    return with_evidence(events, evidence_of(delivery, endpoint_path, scheme, key_index, body, verified_at))
+    pointed = point_at_evidence(
+        delivery,
+        events,
+        endpoint_path=endpoint_path,
+        scheme=scheme,
+        key_index=key_index,
+        attachments=attachments,
+        verified_at=verified_at,
+    )
+    await store_evidence(blobs, (delivery.body, *attachments))
+    return pointed

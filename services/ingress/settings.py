@@ -22,8 +22,14 @@ class IngressSettings(BlobSettings):
 
     ingress_host: str = "127.0.0.1"
     ingress_port: int = Field(default=8081, ge=1, le=65535)
+    ingress_workers: int = Field(
+        default=1, ge=1, le=32, description="processes serving the port (uvicorn workers); about one per core"
+    )
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     publish_timeout_s: float = Field(default=5.0, gt=0, description="then 503, so the provider retries")
+    kafka_linger_ms: int = Field(
+        default=5, ge=0, le=100, description="how long a record waits for others to share its produce request"
+    )
     public_base_url: str | None = Field(
         default=None, description="the scheme://host[:port] providers call, when behind a proxy (signed URLs)"
     )

@@ -12,6 +12,7 @@ import httpx
 import structlog
 from psycopg_pool import AsyncConnectionPool
 
+from contracts.ids import require_id_key
 from plumbing.blobs import FileBlobStore
 from plumbing.eventstore import MIGRATIONS as EVENT_STORE_MIGRATIONS
 from plumbing.eventstore.postgres import Conn
@@ -75,6 +76,7 @@ async def _main(settings: MediaSettings) -> None:
 
 def main() -> None:
     settings = MediaSettings()  # pg_dsn and the optional provider credentials come from the environment
+    require_id_key()  # without HUB_ID_KEY, fail the start rather than the first message
     configure_logging("media", settings.log_level)
     asyncio.run(_main(settings))
 

@@ -1,8 +1,15 @@
 """Pure: a stored event → the Kafka record other teams read from the timeline topic. No I/O.
 
-The record's value is the event's contract JSON exactly as stored (``RecordedEvent.data``); its key is the
-customer id for a ``customer-<uuid>`` stream and the stream id for any other stream, so one customer's
-events share a partition and keep their store order. Headers describe the event without parsing the body.
+The record's value is the event's contract JSON exactly as stored (``RecordedEvent.data``), **sealed**:
+its personal fields (:mod:`contracts.personal`) hold the ciphertext the store holds, never the opened
+values, so forgetting a customer (destroying their key) makes what other teams keep from the topic
+unreadable too. The ``sealed`` header carries the event's seal mark as stored (JSON: the key id and the
+sealed paths); a consumer that validates with the contracts replaces those paths (e.g. with
+``contracts.personal.ERASED``) first, and one that needs a person's details asks the API for them.
+
+Its key is the customer id for a ``customer-<uuid>`` stream and the stream id for any other stream, so one
+customer's events share a partition and keep their store order. Headers describe the event without parsing
+the body.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from uuid import UUID
 
 from contracts import stream_customer
 from plumbing.eventstore import RecordedEvent
+from plumbing.eventstore.sealing import SEALED
 
 CONTENT_TYPE = "application/json"
 
@@ -56,6 +64,9 @@ def record_headers(event: RecordedEvent) -> dict[str, str]:
     customer_id = customer_of(event.stream_id)
     if customer_id is not None:
         headers["customer_id"] = str(customer_id)
+    mark = event.metadata.get(SEALED)
+    if mark is not None:
+        headers["sealed"] = json.dumps(mark, separators=(",", ":"), sort_keys=True)
     return headers
 
 
@@ -66,7 +77,8 @@ def _correlation_id(event: RecordedEvent) -> str:
 
 
 def timeline_record(event: RecordedEvent) -> TimelineRecord:
-    """The record for ``event``; the value is compact JSON of the stored contract event."""
+    """The record for ``event`` as stored (read with ``read_all_stored``, not opened); the value is
+    compact JSON of the stored contract event, its personal fields sealed."""
     return TimelineRecord(
         key=partition_key(event.stream_id).encode(),
         value=json.dumps(event.data, separators=(",", ":"), ensure_ascii=False).encode(),

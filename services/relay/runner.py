@@ -16,7 +16,7 @@ from faststream.kafka import KafkaBroker
 from psycopg_pool import AsyncConnectionPool
 
 from plumbing.eventstore import MIGRATIONS as EVENT_STORE_MIGRATIONS
-from plumbing.eventstore.postgres import Conn
+from plumbing.eventstore.postgres import Conn, read_all_stored
 from plumbing.kafka import ensure_topics, make_broker
 from plumbing.migrations import apply_migrations_async
 from plumbing.projection import MIGRATIONS as CHECKPOINT_MIGRATIONS
@@ -63,6 +63,7 @@ async def relay_until_stopped(
                 batch_size=settings.relay_batch_size,
                 idle_timeout=settings.relay_idle_timeout_s,
                 observer=observer,
+                read=read_all_stored,  # sealed personal fields leave sealed: a forget reaches the topic too
             )
         except RelayPublishFailed:
             now = time.monotonic()

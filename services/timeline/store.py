@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from uuid import UUID
 
@@ -13,29 +13,31 @@ from psycopg_pool import AsyncConnectionPool
 from contracts import (
     CustomerAbsorbed,
     CustomerMergedInto,
+    Identity,
     IdentityLinked,
     InteractionEvent,
     customer_stream,
     derived_event_id,
     stream_customer,
 )
-from contracts.identity_rules import DEFAULT_RULES, IdentityRules, group_of
-from plumbing.eventstore import ANY, NewEvent
+from contracts.identity_rules import DEFAULT_RULES, IdentityRules
+from plumbing.eventstore import AppendResult, NewEvent
 from plumbing.eventstore.postgres import (
     MIGRATIONS as EVENT_STORE_MIGRATIONS,
 )
 from plumbing.eventstore.postgres import (
     Conn,
-    append_locked,
     append_streams_locked,
+    first_positions,
     lock_appends,
     stored_positions,
     translated_errors,
 )
-from plumbing.identity_index import holdings, index_links, index_many_links, merge_identities, owners
+from plumbing.identity_index import holdings, index_many_links, merge_identities, owners
 from plumbing.migrations import apply_migrations_async
 from plumbing.separations import separated_pairs
-from services.timeline.resolve import Merge, Resolution, resolve
+from services.timeline.known import KnownIdentities
+from services.timeline.resolve import Merge, Resolution
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -64,20 +66,6 @@ def _customer(stream_id: str) -> UUID:
     return customer
 
 
-async def _seniority(conn: Conn, customers: set[UUID]) -> dict[UUID, int]:
-    """customer -> first position of its stream: the older customer survives a merge.
-
-    Only a merge needs it, so with fewer than two customers nothing is read (it scans streams).
-    """
-    if len(customers) < 2:
-        return {}
-    cur = await conn.execute(
-        "SELECT stream_id, min(position) FROM events WHERE stream_id = ANY(%s) GROUP BY stream_id",
-        ([customer_stream(c) for c in customers],),
-    )
-    return {_customer(stream): first for stream, first in await cur.fetchall()}
-
-
 def _derived(event: InteractionEvent, purpose: str) -> dict[str, object]:
     """Envelope fields of an event the hub derives from ``event`` (deterministic id, same times)."""
     return {
@@ -89,13 +77,19 @@ def _derived(event: InteractionEvent, purpose: str) -> dict[str, object]:
 
 
 def _link_events(event: InteractionEvent, resolution: Resolution) -> list[NewEvent]:
-    meta = {"customer_id": str(resolution.customer_id)}
+    """The links of a resolution, as events. Made without validation (``model_construct``, whose every
+    field mypy checks: a link per new identity is the writer's most frequent event after the interaction
+    itself), since every value is a validated one already; a unit test keeps them valid as made."""
+    customer = resolution.customer_id
+    meta = {"customer_id": str(customer)}
     return [
         NewEvent(
-            IdentityLinked(
-                **IdentityLinked.type_fields(),
-                **_derived(event, f"link:{identity.key}"),
-                customer_id=resolution.customer_id,
+            IdentityLinked.model_construct(
+                event_id=derived_event_id(event.event_id, f"link:{identity.key}"),
+                occurred_at=event.occurred_at,
+                received_at=event.received_at,
+                correlation_id=event.correlation_id,
+                customer_id=customer,
                 identity=identity,
                 rule=rule,
                 evidence_event_id=event.event_id,
@@ -106,74 +100,28 @@ def _link_events(event: InteractionEvent, resolution: Resolution) -> list[NewEve
     ]
 
 
-async def _merge(conn: Conn, event: InteractionEvent, survivor: UUID, merge: Merge) -> NewEvent:
-    """Close the absorbed stream with a pointer to the survivor, move its identities, and return
-    the event that records the merge on the survivor's stream."""
+def _merge_events(event: InteractionEvent, survivor: UUID, merge: Merge) -> tuple[NewEvent, NewEvent]:
+    """The event that closes the absorbed stream with a pointer to the survivor, and the one that records
+    the merge on the survivor's stream."""
+    evidence = {"rule": merge.rule, "evidence_event_id": event.event_id, "shared_identities": merge.shared}
     merged_into = CustomerMergedInto(
         **CustomerMergedInto.type_fields(),
         **_derived(event, f"merged_into:{merge.absorbed}"),
         customer_id=merge.absorbed,
         survivor_id=survivor,
-        rule=merge.rule,
-        evidence_event_id=event.event_id,
-        shared_identities=merge.shared,
+        **evidence,
     )
-    await append_locked(
-        conn, customer_stream(merge.absorbed), [NewEvent(merged_into, {"customer_id": str(merge.absorbed)})]
-    )
-    await merge_identities(conn, merge.absorbed, survivor)
     absorbed = CustomerAbsorbed(
         **CustomerAbsorbed.type_fields(),
         **_derived(event, f"absorbed:{merge.absorbed}"),
         customer_id=survivor,
         absorbed_id=merge.absorbed,
-        rule=merge.rule,
-        evidence_event_id=event.event_id,
-        shared_identities=merge.shared,
+        **evidence,
     )
-    return NewEvent(absorbed, {"customer_id": str(survivor)})
-
-
-async def _resolve(conn: Conn, event: InteractionEvent, rules: IdentityRules) -> Resolution:
-    """Read what the resolver needs about the sender's identities, and let it decide."""
-    identities = event.sender.identities
-    known = await owners(conn, [i.key for i in identities])
-    candidates = _candidates(known)
-    return resolve(
-        identities,
-        known,
-        await _seniority(conn, candidates),
-        derived_event_id(event.event_id, "customer"),
-        rules,
-        separated=await separated_pairs(conn, candidates),
-        holdings=await holdings(conn, candidates) if _needs_holdings(event, candidates, rules) else None,
+    return (
+        NewEvent(merged_into, {"customer_id": str(merge.absorbed)}),
+        NewEvent(absorbed, {"customer_id": str(survivor)}),
     )
-
-
-def _candidates(known: Mapping[str, Sequence[UUID]]) -> set[UUID]:
-    return {customer for held in known.values() for customer in held}
-
-
-def _resolve_from(
-    event: InteractionEvent, known: Mapping[str, tuple[UUID, ...]], rules: IdentityRules
-) -> Resolution | None:
-    """The resolution :func:`_resolve` would reach, when the owners of the sender's identities are all
-    it needs: at most one customer holds them (no seniority, separations) and no per-customer limit
-    applies (no holdings). ``None`` when more must be read."""
-    mine = {i.key: known[i.key] for i in event.sender.identities if i.key in known}
-    candidates = _candidates(mine)
-    if len(candidates) > 1 or _needs_holdings(event, candidates, rules):
-        return None
-    return resolve(event.sender.identities, mine, {}, derived_event_id(event.event_id, "customer"), rules)
-
-
-def _needs_holdings(event: InteractionEvent, candidates: set[UUID], rules: IdentityRules) -> bool:
-    """Whether a per-customer limit can matter: a merge (two candidates) or an identity of a limited
-    group; otherwise the customers' identities are not read (saves a query on most events)."""
-    if not candidates or not rules.limits_customers:
-        return False
-    identities = event.sender.identities
-    return len(candidates) > 1 or any(rules.max_per_customer(group_of(i)) is not None for i in identities)
 
 
 def _log_refusals(event: InteractionEvent, resolution: Resolution) -> None:
@@ -196,116 +144,125 @@ def _log_refusals(event: InteractionEvent, resolution: Resolution) -> None:
         )
 
 
-async def _record_locked(conn: Conn, event: InteractionEvent, rules: IdentityRules) -> Recorded:
-    """Record one interaction inside a transaction that holds the append lock."""
-    stored = await stored_positions(conn, [event.event_id])
-    if stored:
-        position, stream_id, _ = stored[event.event_id]
-        return Recorded(_customer(stream_id), position, duplicate=True)
-    resolution = await _resolve(conn, event, rules)
-    _log_refusals(event, resolution)
-    customer = resolution.customer_id
-    survivor = resolution.survivor or customer
-    merged = [await _merge(conn, event, survivor, merge) for merge in resolution.merges]
-    if merged and survivor != customer:
-        # A refused merge sent the event to a customer of higher priority: the survivor records its merges.
-        await append_locked(conn, customer_stream(survivor), merged, ANY)
-        merged = []
-    batch = [*merged, *_link_events(event, resolution), NewEvent(event, {"customer_id": str(customer)})]
-    result = await append_locked(conn, customer_stream(customer), batch, ANY)
-    links = [identity for identity, _ in resolution.links]
-    if links:
-        await index_links(conn, customer, links, event.event_id)
-    return Recorded(customer, result.last_position, duplicate=False, resolution=resolution)
+@dataclass(frozen=True)
+class _Links:
+    customer: UUID
+    identities: tuple[Identity, ...]
+    evidence_event_id: UUID
+
+
+@dataclass(frozen=True)
+class _Moved:
+    absorbed: UUID
+    survivor: UUID
+
+
+@dataclass
+class _Writes:
+    """What a batch writes, in the order the one-at-a-time writer would write it."""
+
+    appends: list[tuple[str, list[NewEvent]]] = field(default_factory=list)
+    index: list[_Links | _Moved] = field(default_factory=list)
+
+    def add(self, event: InteractionEvent, resolution: Resolution) -> int:
+        """Queue what recording ``event`` writes; returns which append ends with the event itself.
+
+        Each merge closes the absorbed stream and moves its identities; the survivor records the merges
+        (on its own stream first when a refused merge sent the event to another customer); the event's
+        customer gets them, the new links and the event."""
+        customer = resolution.customer_id
+        survivor = resolution.survivor or customer
+        merged: list[NewEvent] = []
+        for merge in resolution.merges:
+            closing, recording = _merge_events(event, survivor, merge)
+            self.appends.append((customer_stream(merge.absorbed), [closing]))
+            self.index.append(_Moved(merge.absorbed, survivor))
+            merged.append(recording)
+        if merged and survivor != customer:
+            self.appends.append((customer_stream(survivor), merged))
+            merged = []
+        meta = {"customer_id": str(customer)}
+        own = [*merged, *_link_events(event, resolution), NewEvent(event, meta)]
+        self.appends.append((customer_stream(customer), own))
+        links = tuple(identity for identity, _ in resolution.links)
+        if links:
+            self.index.append(_Links(customer, links, event.event_id))
+        return len(self.appends) - 1
+
+    async def write(self, conn: Conn) -> list[AppendResult]:
+        """The appends in one multi-stream append, then the index changes in order (consecutive links
+        in one statement per table)."""
+        appended = await append_streams_locked(conn, self.appends) if self.appends else []
+        links: list[tuple[UUID, Sequence[Identity], UUID]] = []
+        for change in self.index:
+            if isinstance(change, _Links):
+                links.append((change.customer, change.identities, change.evidence_event_id))
+                continue
+            await index_many_links(conn, links)
+            links = []
+            await merge_identities(conn, change.absorbed, change.survivor)
+        await index_many_links(conn, links)
+        return appended
+
+
+async def _known(conn: Conn, keys: Sequence[str], rules: IdentityRules) -> KnownIdentities:
+    """The identity facts of a batch: the owners of its identities, and about those customers their
+    first positions, separations and (when the rules limit anything per customer) person identities."""
+    owned = await owners(conn, keys)
+    customers = {customer for held in owned.values() for customer in held}
+    firsts = await first_positions(conn, [customer_stream(c) for c in customers]) if customers else {}
+    return KnownIdentities.read(
+        owned,
+        {_customer(stream): position for stream, position in firsts.items()},
+        await separated_pairs(conn, customers),
+        await holdings(conn, customers) if rules.limits_customers else None,
+    )
 
 
 class _BatchRecorder:
-    """Records a batch inside one locked transaction in a few round trips instead of several per event.
+    """Records a batch inside one locked transaction in a few statements, however many events.
 
-    The batch's duplicates and the owners of all its senders' identities are read once. An event whose
-    resolution needs nothing else (the common case: a known customer, or a new one) is decided in
-    memory and its append waits, to be written with the others in one multi-stream append. An event
-    that needs more (a merge, a per-customer limit) first flushes what waits, then goes the one-by-one
-    way (:func:`_record_locked`), after which the owners are read again: a merge moves identities. The
-    outcome is the one the one-by-one way gives for the same events in the same order.
+    The batch's duplicates and every identity fact its events need are read once (:func:`_known`).
+    Each event is then decided in memory, in order, on those facts as the events before it changed them
+    (:class:`KnownIdentities`), and everything is written at the end: one multi-stream append, the index
+    changes in order. The outcome is the one recording the same events one at a time gives.
     """
 
     def __init__(self, conn: Conn, events: Sequence[InteractionEvent], rules: IdentityRules) -> None:
         self.conn, self.events, self.rules = conn, events, rules
-        self.keys = sorted({identity.key for event in events for identity in event.sender.identities})
-        self.known: dict[str, tuple[UUID, ...]] = {}
-        self.stale: set[str] = set()  # keys linked by waiting events: their owners are read again first
-        self.waiting: list[tuple[int, InteractionEvent, Resolution]] = []
-        self.results: list[Recorded | None] = [None] * len(events)
 
     async def record(self) -> list[Recorded]:
-        stored = await stored_positions(self.conn, [event.event_id for event in self.events])
-        self.known = await owners(self.conn, self.keys)
-        first_of: dict[UUID, int] = {}
-        repeats: list[tuple[int, int]] = []
-        for n, event in enumerate(self.events):
+        events = self.events
+        stored = await stored_positions(self.conn, [event.event_id for event in events])
+        fresh: dict[UUID, InteractionEvent] = {}  # batch order; a repeat inside the batch counts once
+        for event in events:
+            if event.event_id not in stored:
+                fresh.setdefault(event.event_id, event)
+        keys = sorted({identity.key for event in fresh.values() for identity in event.sender.identities})
+        known = (
+            await _known(self.conn, keys, self.rules) if fresh else KnownIdentities.read({}, {}, set(), None)
+        )
+        writes = _Writes()
+        decided: dict[UUID, tuple[Resolution, int]] = {}
+        for event_id, event in fresh.items():
+            resolution = known.resolve(event, self.rules)
+            _log_refusals(event, resolution)
+            known.record(resolution)
+            decided[event_id] = (resolution, writes.add(event, resolution))
+        appended = await writes.write(self.conn)
+        results: list[Recorded] = []
+        first: set[UUID] = set()
+        for event in events:
             if event.event_id in stored:
                 position, stream_id, _ = stored[event.event_id]
-                self.results[n] = Recorded(_customer(stream_id), position, duplicate=True)
-            elif event.event_id in first_of:
-                repeats.append((n, first_of[event.event_id]))  # delivered twice in one batch
-            else:
-                first_of[event.event_id] = n
-                await self._record(n, event)
-        await self._flush()
-        for n, first in repeats:
-            original = self._result(first)
-            self.results[n] = Recorded(original.customer_id, original.position, duplicate=True)
-        return [self._result(n) for n in range(len(self.events))]
-
-    def _result(self, n: int) -> Recorded:
-        result = self.results[n]
-        if result is None:  # every event is decided by the end of record()
-            raise RuntimeError(f"event {n} of the batch was not recorded")
-        return result
-
-    async def _record(self, n: int, event: InteractionEvent) -> None:
-        if self.stale.intersection(identity.key for identity in event.sender.identities):
-            await self._flush()
-            fresh = await owners(self.conn, sorted(self.stale))
-            self.known.update(fresh)
-            self.stale.clear()
-        resolution = _resolve_from(event, self.known, self.rules)
-        if resolution is None:
-            await self._flush()
-            self.results[n] = await _record_locked(self.conn, event, self.rules)
-            self.known = await owners(self.conn, self.keys)
-            self.stale.clear()
-            return
-        _log_refusals(event, resolution)
-        self.waiting.append((n, event, resolution))
-        self.stale.update(identity.key for identity, _ in resolution.links)
-
-    async def _flush(self) -> None:
-        """Write the waiting events: one multi-stream append, one index insert."""
-        if not self.waiting:
-            return
-        appends = [
-            (
-                customer_stream(resolution.customer_id),
-                [
-                    *_link_events(event, resolution),
-                    NewEvent(event, {"customer_id": str(resolution.customer_id)}),
-                ],
-            )
-            for _, event, resolution in self.waiting
-        ]
-        appended = await append_streams_locked(self.conn, appends)
-        await index_many_links(
-            self.conn,
-            [
-                (resolution.customer_id, [identity for identity, _ in resolution.links], event.event_id)
-                for _, event, resolution in self.waiting
-            ],
-        )
-        for (n, _, resolution), result in zip(self.waiting, appended, strict=True):
-            self.results[n] = Recorded(resolution.customer_id, result.positions[-1], False, resolution)
-        self.waiting.clear()
+                results.append(Recorded(_customer(stream_id), position, duplicate=True))
+                continue
+            resolution, append = decided[event.event_id]
+            position = appended[append].positions[-1]
+            repeat = event.event_id in first  # delivered twice in one batch: the second is a duplicate
+            first.add(event.event_id)
+            results.append(Recorded(resolution.customer_id, position, repeat, None if repeat else resolution))
+        return results
 
 
 async def record_interactions(
@@ -316,10 +273,11 @@ async def record_interactions(
     For each event: resolve the sender under ``rules``, merge customers it proves to be one, and
     append, together with the identity index. So an identity never points at a customer whose events were not
     written, and a redelivered event (same ``event_id``) changes nothing. One transaction per
-    batch amortises the commit (fsync) and the append lock over many events, and
-    :class:`_BatchRecorder` the round trips.
+    batch amortises the commit (fsync) and the append lock over many events, :class:`_BatchRecorder`
+    the statements, and pipeline mode the round trips: what needs no answer (the lock, the index changes,
+    the notification, the commit) is sent along with the next statement that does.
     """
-    async with translated_errors(), pool.connection() as conn, conn.transaction():
+    async with translated_errors(), pool.connection() as conn, conn.pipeline(), conn.transaction():
         await lock_appends(conn)
         return await _BatchRecorder(conn, events, rules).record()
 

@@ -1,4 +1,5 @@
-"""The benchmark runs end to end in its quickest mode and reports every figure (no speed is asserted)."""
+"""The benchmark runs end to end in its quickest mode and reports every figure (no speed is asserted),
+with the load generator's headroom against the no-op app."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.report import CEILINGS, FIGURES
+from bench.report import CEILINGS, FIGURES, LATENCY_RATES
 from hub.stack.paths import repo_root
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
@@ -36,6 +37,12 @@ def test_the_quick_benchmark_writes_every_figure_with_its_ceiling_and_memory(tmp
             assert figure["value"] > 0 and figure["ratio"] is not None, name
         else:
             assert figure["p50_ms"] == figure["p50_ms"], f"{name}: no latency samples"  # NaN != NaN
+    for rate in LATENCY_RATES:  # open-loop latency beside the no-op app's at the same rate
+        figure = result["figures"][f"ack_latency_at_{rate}_per_s"]
+        assert figure["noop_p99_ms"] == figure["noop_p99_ms"] and figure["samples"] > 0, figure
+    room = result["notes"]["generator_headroom"]  # every run says whether the generator could drive past
+    assert room["noop_rate"] == result["ceilings"]["http_noop"]
+    assert room["generator_bound"] == (room["ratio"] < 3)
     assert {"timeline", "projections", "ingress", "api", "kafka"} <= set(result["peak_rss_mb"])
     assert all(value for value in result["peak_rss_mb"].values())
     assert "ingest_webhooks_per_s" in done.stdout  # the table was printed

@@ -86,7 +86,8 @@ def test_sigterm_during_a_slow_handler_stops_within_the_grace_period_and_the_bat
 def test_a_projection_runner_killed_again_and_again_mid_batch_ends_equal_to_a_rebuild(
     hub: RunningHub, infra: Infra
 ) -> None:
-    env = {**hub.env, "HUB_BATCH_SIZE": "25"}  # many small transactions: many chances to die inside one
+    # many small transactions: many chances to die inside one
+    env = {**hub.env_for("projections"), "HUB_BATCH_SIZE": "25"}
     argv = [sys.executable, "-m", "projections.customer_card"]
     events = _traffic(61, 600)
     _publish(hub, events)
@@ -125,7 +126,8 @@ def test_a_second_timeline_writer_joining_and_leaving_under_load_loses_and_doubl
     publisher = threading.Thread(target=keep_publishing)
     publisher.start()
     second = f"timeline-second-{uuid.uuid4().hex[:6]}"
-    start_process(second, [sys.executable, "-m", "services.timeline"], hub.env, hub.run_dir)  # same group
+    argv = [sys.executable, "-m", "services.timeline"]
+    start_process(second, argv, hub.env_for("timeline"), hub.run_dir)  # same group
     log = hub.run_dir / f"{second}.log"
     try:
         wait_until(

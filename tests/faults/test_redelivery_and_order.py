@@ -62,7 +62,8 @@ def test_every_event_delivered_twice_then_the_whole_topic_replayed_leaves_store_
     before = _store_state(hub.dsn)
 
     replayer = f"timeline-replay-{uuid.uuid4().hex[:6]}"
-    env = {**hub.env, "HUB_TIMELINE_GROUP": f"replay-{uuid.uuid4().hex[:8]}"}  # a new group reads from 0
+    group = f"replay-{uuid.uuid4().hex[:8]}"  # a new group reads from 0
+    env = {**hub.env_for("timeline"), "HUB_TIMELINE_GROUP": group}
     start_process(replayer, [sys.executable, "-m", "services.timeline"], env, hub.run_dir)
     try:
         log = hub.run_dir / f"{replayer}.log"

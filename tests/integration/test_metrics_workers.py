@@ -44,7 +44,7 @@ async def test_projection_relay_and_media_processes_serve_lag_metrics_and_health
     hub = RunningHub(infra=infra, dsn=database, run_dir=tmp_path / "run")
     ports = {"projections": free_port(), "relay": free_port(), "media": free_port()}
     try:
-        deployment.start_all(hub.run_dir, hub.env, tuple(ports), metrics_ports=ports)
+        deployment.start_all(hub.run_dir, hub.env, tuple(ports), metrics_ports=ports, dsns=hub.dsns)
         for name, port in ports.items():
             deployment.wait_http_ok(f"http://127.0.0.1:{port}/health", 60, hub.run_dir, name)
         async with AsyncConnectionPool[Conn](database, min_size=1, max_size=2) as pool:

@@ -38,12 +38,18 @@ async def test_the_row_holds_ciphertext_and_every_read_returns_the_plaintext(
 ) -> None:
     store = PostgresEventStore(pool)
     customer = uuid.uuid4()
-    event = chat_event(f"sealed{uuid.uuid4().hex[:8]}")
+    event = chat_event(f"sealed{uuid.uuid4().hex[:8]}").model_copy(update={"correlation_id": "request-1"})
     await store.append(customer_stream(customer), [NewEvent(event, {"customer_id": str(customer)})])
     stored = "".join(data + meta for data, meta in _raw_rows(database))
-    for plaintext in (event.sender.identities[0].value, event.sender.display_name, event.summary):
+    for plaintext in (
+        event.sender.identities[0].value,
+        event.sender.display_name,
+        event.summary,
+        event.provider_message_id,  # providers build these from chat and user ids
+        event.conversation_id,  # a WhatsApp number, a Telegram chat id
+    ):
         assert plaintext is not None and plaintext not in stored
-    assert event.provider_message_id in stored  # ids stay plaintext
+    assert event.provider in stored  # channel and provider names stay plaintext
     (read,) = await store.read_all()
     assert read.data == event.model_dump(mode="json")
     assert SEALED not in read.metadata and read.metadata == {"customer_id": str(customer)}
@@ -69,10 +75,8 @@ async def test_a_destroyed_key_reads_as_erased_and_the_chain_still_verifies(
     assert isinstance(after, ChatMessageReceived)
     assert [i.value for i in after.sender.identities] == [ERASED, ERASED]
     assert (after.sender.display_name, after.summary) == (ERASED, ERASED)
-    assert (after.provider_message_id, after.conversation_id) == (
-        gone.provider_message_id,
-        gone.conversation_id,
-    )
+    assert (after.provider_message_id, after.conversation_id) == (ERASED, ERASED)
+    assert (after.provider, after.event_id) == (gone.provider, gone.event_id)
     assert intact[0].data == other.model_dump(mode="json")
     async with pool.connection() as conn, conn.transaction():
         assert (await verify_chains(conn)).intact

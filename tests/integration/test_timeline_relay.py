@@ -29,9 +29,11 @@ from psycopg_pool import AsyncConnectionPool
 
 from contracts import IdentityLinked, customer_stream, event_id_for, normalise_identity
 from contracts.identity import IdentityKind
+from contracts.personal import ERASED
 from hub.stack import Infra
 from plumbing.eventstore import NewEvent, PostgresEventStore
 from plumbing.eventstore.postgres import Conn
+from plumbing.eventstore.sealing import SEALED, destroy_keys, open_sealed
 from plumbing.kafka import TopicSpec, ensure_topics, make_broker
 from plumbing.projection import apply_next_batch, checkpoint
 from plumbing.settings import Topics
@@ -241,8 +243,12 @@ async def test_interleaved_events_of_two_customers_arrive_in_store_order_keyed_b
         records = records_of(partitions, customer)
         expected = log.of(customer)
         assert [UUID(headers_of(r)["event_id"]) for r in records] == [e.event_id for e in expected]
-        assert [json.loads(r.value) for r in records if r.value is not None] == [e.data for e in expected]
         for record, event in zip(records, expected, strict=True):
+            assert record.value is not None
+            value, sealed_as_stored = json.loads(record.value), json.loads(headers_of(record)["sealed"])
+            assert sealed_as_stored["data"] == ["identity.value"]
+            assert value["identity"]["value"] != event.data["identity"]["value"]  # ciphertext, as stored
+            assert without_identity_value(value) == without_identity_value(event.data)
             headers = headers_of(record)
             assert headers["customer_id"] == str(customer)
             assert headers["stream_id"] == customer_stream(customer)
@@ -253,6 +259,45 @@ async def test_interleaved_events_of_two_customers_arrive_in_store_order_keyed_b
             assert headers["content-type"] == "application/json"
             assert headers["correlation_id"] == event.data["correlation_id"]
             assert datetime.fromisoformat(headers["recorded_at"]).tzinfo is not None
+
+
+def without_identity_value(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "identity": {**data["identity"], "value": None}}
+
+
+async def test_the_topic_carries_personal_fields_sealed_so_forgetting_the_customer_reaches_its_records(
+    infra: Infra, database: str, pool: AsyncConnectionPool[Conn]
+) -> None:
+    """What other teams keep from the topic opens with the customer's key while it exists, and reads as
+    erased once a forget destroyed it: the plaintext address is never on the topic."""
+    topic, ada, log = fresh_topic(), uuid.uuid4(), Log()
+    settings = relay_settings(infra, database, topic)
+    stop = asyncio.Event()
+    async with running(run_relay(settings, stop), stop):
+        await append_interleaved(pool, [ada], 2, log)
+        await wait_for_checkpoint(pool, topic, log.last_position)
+    records = records_of(await read_topic(infra.kafka_bootstrap, topic), ada)
+    addresses = [event.data["identity"]["value"] for event in log.events]
+    assert len(records) == 2
+    assert not any(address in (record.value or b"").decode() for record in records for address in addresses)
+
+    async def opened() -> list[str]:
+        rows = [
+            (
+                UUID(headers_of(r)["event_id"]),
+                json.loads(r.value or b""),
+                {SEALED: json.loads(headers_of(r)["sealed"])},
+            )
+            for r in records
+        ]
+        async with pool.connection() as conn:
+            await open_sealed(conn, rows)
+        return [data["identity"]["value"] for _, data, _ in rows]
+
+    assert await opened() == addresses
+    async with pool.connection() as conn, conn.transaction():
+        await destroy_keys(conn, [ada])
+    assert await opened() == [ERASED, ERASED]
 
 
 async def test_a_new_relay_instance_resumes_after_the_checkpoint_and_loses_nothing(

@@ -21,7 +21,7 @@ from tests.support.traffic import SignedDelivery
 def start_instance(hub: RunningHub, name: str, deployable: str, **extra: str) -> int:
     """Start one more process of ``deployable`` under ``name``; ``extra`` overrides the hub's env."""
     argv = [sys.executable, "-m", deployment.DEPLOYABLES[deployable]]
-    return start_process(name, argv, {**hub.env, **extra}, hub.run_dir)
+    return start_process(name, argv, {**hub.env_for(deployable), **extra}, hub.run_dir)
 
 
 def stop_instances(hub: RunningHub, names: Iterable[str]) -> None:

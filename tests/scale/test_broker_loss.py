@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from uuid import UUID
 
@@ -33,7 +34,8 @@ PUBLISH_TIMEOUT_S = "15"
 def hub(
     kafka_cluster: LocalKafkaCluster, infra: Infra, database: str, tmp_path: Path
 ) -> Iterator[RunningHub]:
-    running = RunningHub(infra=Infra(kafka_cluster.bootstrap, infra.pg_dsn), dsn=database, run_dir=tmp_path)
+    cluster = replace(infra, kafka_bootstrap=kafka_cluster.bootstrap)  # the same PostgreSQL and roles
+    running = RunningHub(infra=cluster, dsn=database, run_dir=tmp_path)
     yield running
     stop_instances(running, ["ingress", "timeline"])
 

@@ -1,5 +1,6 @@
-"""Several ingress processes on one port (uvicorn workers sharing the listening socket): every delivery
-is acknowledged and stored once, also when a worker is killed under load and replaced."""
+"""Several ingress processes on one port (``HUB_INGRESS_WORKERS``: uvicorn workers sharing the listening
+socket): every delivery is acknowledged and stored once, also when a worker is killed under load and
+replaced."""
 
 from __future__ import annotations
 
@@ -48,9 +49,10 @@ def _workers(hub: RunningHub) -> list[int]:
 
 
 def _start_workers(hub: RunningHub) -> None:
-    argv = [sys.executable, "-m", "uvicorn", "--factory", "services.ingress.asgi:create_app"]
-    argv += ["--workers", str(WORKERS), "--host", "127.0.0.1", "--port", str(hub.ports.ingress)]
-    start_process("ingress-workers", argv, {**hub.env, "HUB_PUBLIC_BASE_URL": PUBLIC_BASE}, hub.run_dir)
+    """The ingress as deployed, asked for several workers (``HUB_INGRESS_WORKERS``)."""
+    argv = [sys.executable, "-m", deployment.DEPLOYABLES["ingress"]]
+    env = {**hub.env_for("ingress"), "HUB_PUBLIC_BASE_URL": PUBLIC_BASE, "HUB_INGRESS_WORKERS": str(WORKERS)}
+    start_process("ingress-workers", argv, env, hub.run_dir)
     deployment.wait_http_ok(f"{hub.ports.ingress_url}/health", 60, hub.run_dir, "ingress-workers")
 
 

@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from hub import deployment
 from hub.local_secrets import LocalSecrets
@@ -17,6 +18,7 @@ from hub.stack import Infra
 from hub.stack.processes import process_status, stop_process
 from plumbing.settings import Topics
 from tests.support.access import issue_key
+from tests.support.infra import with_database
 
 
 def free_port() -> int:
@@ -30,7 +32,7 @@ class RunningHub:
     """Every deployable of one test's hub: its own database, topics, consumer group and ports."""
 
     infra: Infra
-    dsn: str
+    dsn: str  # the owner's, of this hub's database; the deployables connect as their runtime roles
     run_dir: Path
     topics: Topics = field(default_factory=lambda: _fresh_topics())
     secrets: LocalSecrets = field(default_factory=LocalSecrets.generate)
@@ -54,6 +56,17 @@ class RunningHub:
         )
 
     @property
+    def dsns(self) -> dict[str, str]:
+        """Each deployable's DSN: its runtime role's (hub/deployment.py), in this hub's database."""
+        database = urlsplit(self.dsn).path.lstrip("/")
+        runtime = {role: with_database(dsn, database) for role, dsn in self.infra.runtime_dsns.items()}
+        return deployment.deployable_dsns(runtime)
+
+    def env_for(self, name: str) -> dict[str, str]:
+        """The environment deployable ``name`` runs with: :attr:`env` with its own role's DSN."""
+        return deployment.deployable_env(name, self.env, self.dsns)
+
+    @property
     def blob_dir(self) -> Path:
         """This hub's own evidence store."""
         return self.run_dir / "blobs"
@@ -68,7 +81,7 @@ class RunningHub:
         return {"Authorization": f"Bearer {self.api_key}"}
 
     def start(self, *names: str) -> None:
-        deployment.start_all(self.run_dir, self.env, names or tuple(deployment.DEPLOYABLES))
+        deployment.start_all(self.run_dir, self.env, names or tuple(deployment.DEPLOYABLES), dsns=self.dsns)
         started = names or tuple(deployment.DEPLOYABLES)
         if "ingress" in started:
             deployment.wait_http_ok(f"{self.ports.ingress_url}/health", 60, self.run_dir, "ingress")

@@ -7,12 +7,17 @@ engine answers; otherwise the project's own local stack (``hub.stack``), started
 from __future__ import annotations
 
 import contextlib
+import secrets
 import shutil
 import subprocess
 from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import psycopg
 
 from hub.stack import Infra, StackSettings, ensure_infra
+from hub.stack.postgres import RUNTIME_ROLE_OPTIONS, ensure_login_role
+from plumbing.db_roles import Runtime
 
 
 def docker_available() -> bool:
@@ -47,8 +52,31 @@ def _containers() -> Iterator[Infra]:
         PostgresContainer("postgres:16", driver=None) as pg,
         KafkaContainer("confluentinc/cp-kafka:7.6.0") as kafka,
     ):
-        url = pg.get_connection_url()  # the container's user is a superuser
-        yield Infra(kafka_bootstrap=kafka.get_bootstrap_server(), pg_dsn=url, pg_superuser_dsn=url)
+        url = pg.get_connection_url()  # the container's user is a superuser (and the owner here)
+        yield Infra(
+            kafka_bootstrap=kafka.get_bootstrap_server(),
+            pg_dsn=url,
+            pg_superuser_dsn=url,
+            runtime_dsns=_runtime_roles(url),
+        )
+
+
+def _runtime_roles(superuser_dsn: str) -> dict[Runtime, str]:
+    """Create the runtime roles with fresh passwords; their DSNs (the same server and database)."""
+    dsns = {}
+    with psycopg.connect(superuser_dsn, autocommit=True) as conn:
+        for runtime in Runtime:
+            password = secrets.token_urlsafe(24)
+            ensure_login_role(conn, runtime.role, RUNTIME_ROLE_OPTIONS, password)
+            dsns[runtime] = _with_user(superuser_dsn, runtime.role, password)
+    return dsns
+
+
+def _with_user(dsn: str, user: str, password: str) -> str:
+    """The same server URL, logging in as another role."""
+    parts = urlsplit(dsn)
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{parts.netloc.rpartition('@')[2]}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def with_database(dsn: str, database: str) -> str:

@@ -7,7 +7,10 @@ from typing import Any
 
 import pytest
 
+from contracts.read.card_parts import Profile
 from contracts.read.customer_card import CustomerCard
+from contracts.read.kinds import PersonalKind
+from plumbing.access.kinds import kinds_of_field
 from plumbing.access.policy import (
     Permission,
     Policy,
@@ -36,9 +39,11 @@ def _policy(**roles: dict[str, Any]) -> Policy:
 
 
 def _visible_card_fields(policy: Policy, role: str) -> set[str]:
+    """Top-level card fields neither hidden by path nor of a kind the role masks."""
     grant = policy.grant([role], P.READ_CARD)
     assert grant is not None
-    return CARD_FIELDS - grant.hidden["customer_card"]
+    masked = {name for name in CARD_FIELDS if kinds_of_field(CustomerCard, name) & grant.masked}
+    return CARD_FIELDS - grant.hidden["customer_card"] - masked
 
 
 def test_the_shipped_policy_has_every_role_the_issue_names_and_only_real_card_fields() -> None:
@@ -111,7 +116,30 @@ def test_what_each_role_sees_of_a_card_is_pinned_so_a_new_card_field_needs_a_dec
     }
     analyst = policy.grant(["marketing_analyst"], P.READ_CARD)
     assert analyst is not None
-    assert {"profile.name", "profile.birthday", "profile.children"} <= analyst.hidden["customer_card"]
+    assert {PersonalKind.CONTACTS, PersonalKind.NAMES} <= analyst.masked
+    assert all(kinds_of_field(Profile, name) & analyst.masked for name in ("name", "birthday", "children"))
+    assert not any(kinds_of_field(Profile, name) & analyst.masked for name in ("preferences", "car"))
+
+
+def test_only_the_marketing_analyst_masks_kinds_and_it_masks_every_one() -> None:
+    policy = load_policy(default_policy_file())
+
+    masked = {name: role.mask for name, role in policy.roles.items() if role.mask}
+
+    assert masked == {"marketing_analyst": frozenset(PersonalKind)}
+
+
+def test_masked_kinds_of_two_roles_add_up_and_an_unknown_kind_is_refused() -> None:
+    policy = _policy(
+        a={"permissions": ["read_card"], "rows": {"customers": "all"}, "mask": ["contacts"]},
+        b={"permissions": ["read_card"], "rows": {"customers": "all"}, "mask": ["names"]},
+    )
+
+    both = policy.grant(["a", "b"], P.READ_CARD)
+
+    assert both is not None and both.masked == {PersonalKind.CONTACTS, PersonalKind.NAMES}
+    with pytest.raises(ValueError, match="mask"):
+        _policy(c={"permissions": ["read_card"], "rows": {"customers": "all"}, "mask": ["emails"]})
 
 
 def test_rows_of_the_shipped_roles() -> None:

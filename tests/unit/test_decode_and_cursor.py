@@ -218,6 +218,26 @@ def test_text_postgresql_cannot_store_is_poison() -> None:
         decode_interaction(_chat_json(summary="before\u0000after"))
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        _chat_json(sender={"identities": [EMAIL.model_dump()], "display_name": "A\u0000da"}),  # nested
+        _chat_json(summary="before\u0000after").decode().encode("utf-16"),  # json.loads takes UTF-16
+        _chat_json(summary="before\u0000after").decode().encode("utf-32"),
+    ],
+    ids=["nested", "utf-16", "utf-32"],
+)
+def test_a_nul_anywhere_in_any_encoding_json_takes_is_poison(body: bytes) -> None:
+    """The decoder skips the contracts' NUL walk for bodies that cannot hold a NUL: these can."""
+    with pytest.raises(PoisonMessage, match="NUL"):
+        decode_interaction(body)
+
+
+def test_an_escaped_backslash_before_u0000_is_text_not_a_nul() -> None:
+    event = decode_interaction(_chat_json(summary="C:\\u0000 is a path"))
+    assert event.summary == "C:\\u0000 is a path"
+
+
 def test_the_nul_check_guards_outside_input_but_is_skipped_for_documents_the_hub_stored() -> None:
     """Read models load their own JSON with ``context=STORED``: it passed the check on the way in, and
     walking every string of every nested contract was a fifth of a card rebuild's time."""

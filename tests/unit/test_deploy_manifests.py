@@ -270,9 +270,10 @@ def test_compose_creates_the_topics_plumbing_defines() -> None:
         assert int(partitions) == want_partitions
         assert config["retention.ms"] == retention
         assert f"--replication-factor {replication}" in command
-    for key, value in DURABLE_TOPIC.items():
-        assert f"--config {key}={value}" in command
-    assert "--config cleanup.policy=delete" in command
+    for name, (_, _, config) in expected.items():
+        for key, value in config.items():
+            if key != "retention.ms":  # per topic, checked above
+                assert f"--config {key}={value}" in command, (name, key)
 
 
 def _kafka_version() -> str:
@@ -332,3 +333,80 @@ def test_every_deployment_requests_resources_and_has_a_disruption_budget() -> No
         assert {"cpu", "memory"} <= requests.keys(), name
         assert name in budgets, name
         assert doc["spec"]["selector"]["matchLabels"][component] == name
+
+
+def _dsn_user(dsn: str) -> str:
+    found = re.match(r"postgresql://([^:@/]+)[:@]", dsn)
+    assert found, dsn
+    return found.group(1)
+
+
+def _env(container: Doc) -> dict[str, Doc]:
+    return {entry["name"]: entry for entry in container.get("env", [])}
+
+
+def test_each_kubernetes_deployable_connects_as_its_own_runtime_role_only_the_migration_as_owner() -> None:
+    from hub.deployment import DATABASE_ROLES
+
+    containers = _containers()
+    for name in DEPLOYABLES:
+        env = _env(containers[name])
+        if name not in DATABASE_ROLES:
+            assert {"HUB_PG_DSN", "PGPASSWORD"} & env.keys() == set(), name
+            continue
+        role = DATABASE_ROLES[name]
+        assert _dsn_user(env["HUB_PG_DSN"]["value"]) == role.role, name
+        password = env["PGPASSWORD"]["valueFrom"]["secretKeyRef"]
+        assert password == {"name": f"hub-pg-{role.value}", "key": "password"}, name
+    owners = [doc["metadata"]["name"] for doc in _k8s() if "hub-pg-app" in _secrets_named(doc)]
+    assert owners == ["hub-migrate"]
+
+
+def _secrets_named(node: Any) -> set[str]:
+    """Every Secret a manifest reads a key of (``secretKeyRef``), at any depth."""
+    if isinstance(node, list):
+        return {name for item in node for name in _secrets_named(item)}
+    if not isinstance(node, dict):
+        return set()
+    found = {node["secretKeyRef"]["name"]} if "secretKeyRef" in node else set()
+    return found | {name for value in node.values() for name in _secrets_named(value)}
+
+
+def test_the_postgres_cluster_declares_the_runtime_roles_as_plain_logins() -> None:
+    from plumbing.db_roles import Runtime
+
+    (cluster,) = _kind("Cluster")
+    assert cluster["spec"]["bootstrap"]["initdb"]["owner"] == "hub"
+    roles = {role["name"]: role for role in cluster["spec"]["managed"]["roles"]}
+    assert set(roles) == {runtime.role for runtime in Runtime}
+    for runtime in Runtime:
+        role = roles[runtime.role]
+        assert (role["ensure"], role["login"], role["passwordSecret"]) == (
+            "present",
+            True,
+            {"name": f"hub-pg-{runtime.value}"},
+        )
+        powers = ("superuser", "createdb", "createrole", "inherit", "replication", "bypassrls")
+        assert [role[power] for power in powers] == [False] * len(powers), runtime
+
+
+def test_each_compose_deployable_connects_as_its_own_runtime_role_made_by_the_roles_job() -> None:
+    from hub.deployment import DATABASE_ROLES
+    from plumbing.db_roles import Runtime
+
+    services = _hub_services()
+    for name in DEPLOYABLES:
+        environment = services[name]["environment"]
+        if name not in DATABASE_ROLES:
+            assert "HUB_PG_DSN" not in environment, name
+        else:
+            assert _dsn_user(environment["HUB_PG_DSN"]) == DATABASE_ROLES[name].role, name
+    assert _dsn_user(services["migrate"]["environment"]["HUB_PG_DSN"]) == "hub"
+    roles_job = _compose()["services"]["roles"]
+    script = roles_job["command"][0]
+    assert services["migrate"]["depends_on"]["roles"] == {"condition": "service_completed_successfully"}
+    for runtime in Runtime:
+        assert f"ALTER ROLE {runtime.role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT" in script
+        assert f"'{runtime.role}'" in script  # created when missing
+    assert "ALTER DATABASE hub OWNER TO hub" in script
+    assert _compose()["services"]["postgres"]["environment"]["POSTGRES_USER"] != "hub"  # no superuser owner

@@ -26,8 +26,10 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.subscriber.usecase import LogicSubscriber
 
 from contracts import ChatMessageReceived, InteractionEvent
-from plumbing.kafka import SAFE_PRODUCER, make_broker, subscriber_options
+from plumbing.kafka import SAFE_PRODUCER, make_broker, make_producer, subscriber_options
 from plumbing.settings import Topics
+from services.ingress.app import build_app as build_ingress
+from services.ingress.settings import IngressSettings
 from services.timeline import app as timeline_app
 from services.timeline.app import build_app, raw_body
 from services.timeline.settings import TimelineSettings
@@ -144,6 +146,56 @@ async def test_aiokafka_built_from_default_broker_settings_acks_one_leader_witho
         assert producer._txn_manager is None  # no idempotence
     finally:
         await producer.stop()
+
+
+# --- the bare producer (the ingress's) ----------------------------------------------------------------
+
+
+def _aiokafka_producer_is_safe(producer: aiokafka.AIOKafkaProducer) -> bool:
+    """What aiokafka itself will do: acks from all in-sync replicas (-1), idempotence on."""
+    return producer._sender._acks == -1 and producer._txn_manager is not None
+
+
+async def test_a_producer_from_the_factory_waits_for_all_replicas_and_is_idempotent() -> None:
+    producer = make_producer(UNREACHABLE_KAFKA, client_id="test", linger_ms=5)
+    try:
+        assert _aiokafka_producer_is_safe(producer)
+        assert producer._message_accumulator._linger_time == 0.005  # batching may be tuned
+    finally:
+        await producer.stop()
+
+
+@pytest.mark.parametrize(
+    "loosened", [{"acks": 1}, {"acks": 0}, {"enable_idempotence": False}, {"transactional_id": "t"}]
+)
+def test_the_producer_factory_refuses_to_loosen_acknowledgement_or_idempotence(
+    loosened: dict[str, Any],
+) -> None:
+    with pytest.raises(ValueError, match="cannot be changed"):
+        make_producer(UNREACHABLE_KAFKA, client_id="test", **loosened)
+
+
+async def test_aiokafka_with_its_defaults_fails_the_producer_check() -> None:
+    producer = aiokafka.AIOKafkaProducer(bootstrap_servers=UNREACHABLE_KAFKA)
+    try:
+        assert not _aiokafka_producer_is_safe(producer)
+    finally:
+        await producer.stop()
+
+
+async def test_the_ingress_publishes_through_the_safe_producer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The producer the ingress's lifespan starts (nothing connects: ``start`` is replaced)."""
+    started: list[aiokafka.AIOKafkaProducer] = []
+
+    async def start(self: aiokafka.AIOKafkaProducer) -> None:
+        started.append(self)
+
+    monkeypatch.setattr(aiokafka.AIOKafkaProducer, "start", start)
+    app = build_ingress(IngressSettings(kafka_bootstrap=UNREACHABLE_KAFKA))
+    async with app.router.lifespan_context(app):
+        producer = app.state.producer
+        assert started == [producer]
+        assert _aiokafka_producer_is_safe(producer)
 
 
 # --- the timeline writer as built --------------------------------------------------------------------

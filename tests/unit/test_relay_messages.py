@@ -11,6 +11,7 @@ import pytest
 
 from contracts import customer_stream
 from plumbing.eventstore import RecordedEvent
+from plumbing.eventstore.sealing import SEALED
 from services.relay.messages import customer_of, partition_key, timeline_record
 from services.relay.relay import relay_name
 
@@ -106,3 +107,23 @@ def test_the_correlation_id_is_the_events_own_or_else_its_event_id() -> None:
 def test_each_topic_has_a_checkpoint_of_its_own() -> None:
     assert relay_name("hub.timeline.v1") == "kafka-relay:hub.timeline.v1"
     assert relay_name("hub.timeline.v1") != relay_name("hub.timeline.v2")
+
+
+def test_a_sealed_event_is_published_as_stored_with_its_seal_mark_in_a_header() -> None:
+    """The relay reads the log as stored: the value keeps the ciphertext, the header says what it seals."""
+    mark = {
+        "key": str(uuid.uuid4()),
+        "data": ["sender.identities[0].value", "conversation_id"],
+        "metadata": [],
+    }
+    data = {
+        "conversation_id": "q8Zx-ciphertext",
+        "sender": {"identities": [{"kind": "phone", "value": "c2Vh"}]},
+    }
+    event = _recorded(customer_stream(uuid.uuid4()), data, metadata={"customer_id": "c", SEALED: mark})
+
+    record = timeline_record(event)
+
+    assert json.loads(record.value) == data
+    assert json.loads(record.headers["sealed"]) == mark
+    assert "sealed" not in timeline_record(_recorded("deal-1")).headers  # nothing sealed, no header

@@ -3,7 +3,8 @@
 Mailgun and SendGrid post forms. A multipart form is a MIME document once its Content-Type header is
 put in front of it, so the standard library's ``email`` parser reads it (no hand-written multipart
 parser); a urlencoded form is read with :func:`urllib.parse.parse_qsl`. Mailgun's signature is
-three fields of the form, so its verifier parses the form too: both use :func:`read_form`.
+three fields of the form, so its verifier reads the form too: the verifier, the translator and the
+attachment reader all use :func:`read_form`, which parses a delivery's form once.
 
 A field that appears twice is refused rather than guessed: the signed fields must be unambiguous.
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email import policy
 from email.errors import MessageError
 from email.message import Message
 from email.parser import BytesParser
@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl
 from contracts import InteractionEvent
 from services.ingress.delivery import Delivery
 from services.ingress.errors import InvalidPayload
+from services.ingress.translate._headers import form_policy
 
 MULTIPART = "multipart/form-data"
 URLENCODED = "application/x-www-form-urlencoded"
@@ -86,18 +87,45 @@ class FormTranslator:
         )
 
 
-def by_content_type(translate_form: FormTranslate) -> Callable[[Delivery], FormTranslator]:
+class DeliveryFormTranslator:
+    """The translator of one delivery: its body is read as the form its Content-Type says, once (the
+    verifier and the attachment reader get the same :class:`Form`)."""
+
+    def __init__(self, delivery: Delivery, translate_form: FormTranslate) -> None:
+        self._delivery = delivery
+        self._translate_form = translate_form
+
+    def __call__(
+        self, raw: bytes, *, received_at: datetime, correlation_id: str, default_region: str
+    ) -> Sequence[InteractionEvent]:
+        delivery = self._delivery
+        form = read_form(delivery) if raw is delivery.body else parse_form(_content_type(delivery), raw)
+        return self._translate_form(
+            form, received_at=received_at, correlation_id=correlation_id, default_region=default_region
+        )
+
+
+def by_content_type(translate_form: FormTranslate) -> Callable[[Delivery], DeliveryFormTranslator]:
     """An endpoint's ``select``: each delivery's body is read as the form its Content-Type says."""
 
-    def select(delivery: Delivery) -> FormTranslator:
-        return FormTranslator(delivery.headers.get("content-type", ""), translate_form)
+    def select(delivery: Delivery) -> DeliveryFormTranslator:
+        return DeliveryFormTranslator(delivery, translate_form)
 
     return select
 
 
 def read_form(delivery: Delivery) -> Form:
-    """The form of ``delivery``, by its Content-Type; raises :class:`InvalidPayload` otherwise."""
-    return parse_form(delivery.headers.get("content-type", ""), delivery.body)
+    """The form of ``delivery``, by its Content-Type, parsed on the first call only; raises
+    :class:`InvalidPayload` when the body is not the form its Content-Type says."""
+    return delivery.once(_parsed_form)
+
+
+def _parsed_form(delivery: Delivery) -> Form:
+    return parse_form(_content_type(delivery), delivery.body)
+
+
+def _content_type(delivery: Delivery) -> str:
+    return delivery.headers.get("content-type", "")
 
 
 def parse_form(content_type: str, body: bytes) -> Form:
@@ -126,7 +154,7 @@ def _multipart(content_type: str, body: bytes) -> Form:
         raise InvalidPayload("header Content-Type is malformed")
     document = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1") + body
     try:
-        message = BytesParser(policy=policy.HTTP).parsebytes(document)
+        message = BytesParser(policy=form_policy()).parsebytes(document)
         if not message.is_multipart() or not message.get_boundary():
             raise InvalidPayload("body is not a multipart form")
         parts = message.get_payload()

@@ -1,0 +1,112 @@
+"""CPU per 1,000 events of a card projection rebuild: this process plus its database backend.
+
+Wall-clock rates swing with whatever else the machine runs; CPU seconds of the two processes doing the
+work do not, so before/after comparisons of the card projection use this figure. Seeds ``--events``
+stored events (``bench.stored.seed``: the timeline writer's code, the bench's Zipf traffic) into a
+database named ``--database`` unless it holds them already, empties the card tables, rebuilds them from
+position 0 in ``--batch`` events per transaction and prints JSON. The database is kept for the next run
+(``--drop`` drops it afterwards). Run: ``.venv/bin/python -m bench.card_rebuild_cpu --events 20000``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool
+
+from bench import stored
+from hub import deployment
+from hub.local_secrets import LocalSecrets
+from hub.stack import ensure_infra
+from plumbing.eventstore.postgres import Conn
+from plumbing.logging import configure_logging
+from plumbing.projection import apply_next_batch
+from projections.customer_card.store import CustomerCardProjection
+from tests.support.traffic import TrafficPlan, stored_events
+
+_CARD_TABLES = ("customer_cards", "card_search", "card_identities", "card_timeline")
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_of(pid: int) -> float:
+    """User + system CPU seconds of a process on this machine (the database backend)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def _database(server_dsn: str, name: str, events: int, customers: int) -> str:
+    dsn = server_dsn.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(server_dsn, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    deployment.migrate_all(dsn)
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT count(*) FROM events").fetchone()
+    if row is None or row[0] == 0:
+        plan = TrafficPlan(seed=12, customers=customers, deliveries=events, cover_all=True)
+        asyncio.run(stored.seed(dsn, stored_events(plan, LocalSecrets.generate())))
+    return dsn
+
+
+def _empty_card_tables(dsn: str) -> None:
+    with psycopg.connect(dsn) as conn:
+        conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(sql.Identifier, _CARD_TABLES))))
+        conn.execute("DELETE FROM projection_checkpoints WHERE name = %s", (CustomerCardProjection.name,))
+
+
+async def _rebuild(dsn: str, batch: int) -> dict[str, float]:
+    projection = CustomerCardProjection()
+    applied = 0
+    async with AsyncConnectionPool[Conn](dsn, min_size=1, max_size=1) as pool:
+        async with pool.connection() as conn:
+            row = await (await conn.execute("SELECT pg_backend_pid()")).fetchone()
+        assert row is not None
+        backend = int(row[0])
+        cpu, db_cpu, started = time.process_time(), _cpu_of(backend), time.perf_counter()
+        while done := await apply_next_batch(pool, projection, batch):
+            applied += done
+        seconds = time.perf_counter() - started
+        cpu, db_cpu = time.process_time() - cpu, _cpu_of(backend) - db_cpu
+    per_k = 1000 / max(applied, 1)
+    return {
+        "events": applied,
+        "seconds": round(seconds, 2),
+        "events_per_s": round(applied / seconds),
+        "cpu_s_per_1k_events": round((cpu + db_cpu) * per_k, 3),
+        "process_cpu_s_per_1k": round(cpu * per_k, 3),
+        "database_cpu_s_per_1k": round(db_cpu * per_k, 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument("--batch", type=int, default=stored.BATCH)
+    parser.add_argument("--database", help="default: bench_card_<events>")
+    parser.add_argument("--drop", action="store_true", help="drop the database afterwards")
+    options = parser.parse_args()
+    configure_logging("bench", "WARNING")
+    server_dsn = ensure_infra().pg_dsn
+    name = options.database or f"bench_card_{options.events}"
+    dsn = _database(server_dsn, name, options.events, options.customers)
+    try:
+        _empty_card_tables(dsn)
+        figures = asyncio.run(_rebuild(dsn, options.batch))
+        print(json.dumps({"database": name, "batch": options.batch, **figures}, indent=2))
+    finally:
+        if options.drop:
+            with psycopg.connect(server_dsn, autocommit=True) as conn:
+                conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+if __name__ == "__main__":
+    main()

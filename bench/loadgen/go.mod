@@ -1,0 +1,3 @@
+module interactionhub/bench/loadgen
+
+go 1.26
