@@ -129,14 +129,14 @@ async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec]) -> None:
         existing = set(await admin.list_topics())
         development = await _is_development_node(admin)
         missing = [spec for spec in wanted if spec.name not in existing]
-        made_elsewhere = False
         if missing:
             try:
                 await admin.create_topics([spec.new_topic(development=development) for spec in missing])
             except TopicAlreadyExistsError:
-                made_elsewhere = True  # by another instance since the list (or not listed yet): align it too
-        present = wanted if made_elsewhere else [spec for spec in wanted if spec.name in existing]
-        await _align_retention(admin, present, development)
+                pass  # another instance created it between list and create: the goal is met
+        # Every topic, not only the listed ones: a topic can exist yet be missing from the broker's metadata
+        # (Kafka then answers the create with "already exists" in the response, without raising).
+        await _align_retention(admin, wanted, development)
     finally:
         await admin.close()
 
@@ -152,14 +152,15 @@ async def _align_retention(admin: AIOKafkaAdminClient, specs: list[TopicSpec], d
     current: dict[str, dict[str, str]] = {}
     for response in await admin.describe_configs(asked):
         for resource in response.to_object()["resources"]:
-            current[resource["resource_name"]] = {
-                entry["config_names"]: entry["config_value"] for entry in resource["config_entries"]
-            }
+            if resource["error_code"] == 0:  # else not known to this broker yet: it was just created
+                current[resource["resource_name"]] = {
+                    entry["config_names"]: entry["config_value"] for entry in resource["config_entries"]
+                }
     configs = {spec.name: spec.new_topic(development=development).topic_configs for spec in specs}
     drifted = [
         name
         for name, config in configs.items()
-        if any(current.get(name, {}).get(key) != config.get(key) for key in RETENTION_KEYS if key in config)
+        if name in current and any(current[name].get(key) != config.get(key) for key in RETENTION_KEYS)
     ]
     if not drifted:
         return

@@ -89,6 +89,15 @@ async def apply_next_batch(
     return len(events)
 
 
+def next_batch_size(current: int, applied: int, batch_size: int, catch_up_batch_size: int) -> int:
+    """The size of the next batch: doubled (up to ``catch_up_batch_size``) while batches come back full,
+    so a follower that is catching up pays its per-batch costs (the checkpoint, each touched card written
+    once per batch) over more events; back to ``batch_size`` as soon as it has caught up."""
+    if applied < current:
+        return batch_size
+    return max(batch_size, min(current * 2, catch_up_batch_size))
+
+
 class _Health:
     """When the store last answered: an outage is measured from there, not from when following began."""
 
@@ -108,19 +117,22 @@ async def _follow_once(
     projection: Projection,
     stop: asyncio.Event,
     batch_size: int,
+    catch_up_batch_size: int,
     idle_timeout: float,
     health: _Health,
     observer: BatchObserver | None,
     read: LogReader,
 ) -> None:
     listener = await open_listener(dsn)
+    size = batch_size
     try:
         while not stop.is_set():
             started = time.monotonic()
-            applied = await apply_next_batch(pool, projection, batch_size, read)
+            applied = await apply_next_batch(pool, projection, size, read)
             health.answered()
             if observer is not None:
                 observer.batch_applied(projection.name, applied, time.monotonic() - started)
+            size = next_batch_size(size, applied, batch_size, catch_up_batch_size)
             if applied == 0:
                 await wait_for_append(listener, idle_timeout, stop)
     finally:
@@ -134,6 +146,7 @@ async def follow(
     stop: asyncio.Event,
     *,
     batch_size: int = 500,
+    catch_up_batch_size: int | None = None,
     idle_timeout: float = 2.0,
     outage_limit_s: float = 60.0,
     observer: BatchObserver | None = None,
@@ -145,6 +158,8 @@ async def follow(
     ``outage_limit_s``, :class:`EventStoreUnavailable` is raised, so the process fails loudly and its
     supervisor restarts it. Nothing is half-applied meanwhile: each batch commits with its checkpoint or
     not at all. ``observer`` hears of every batch (metrics, health); ``read`` reads the log (opened).
+    While batches come back full (catching up) they grow to ``catch_up_batch_size`` events (None: they
+    stay ``batch_size``).
     """
     health = _Health()
     if observer is not None:
@@ -162,7 +177,16 @@ async def follow(
         with attempt:
             try:
                 await _follow_once(
-                    pool, dsn, projection, stop, batch_size, idle_timeout, health, observer, read
+                    pool,
+                    dsn,
+                    projection,
+                    stop,
+                    batch_size,
+                    max(batch_size, catch_up_batch_size or batch_size),
+                    idle_timeout,
+                    health,
+                    observer,
+                    read,
                 )
             except EventStoreUnavailable:
                 await pool.check()  # drop the idle connections the outage broke, not one per retry

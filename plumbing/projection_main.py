@@ -26,6 +26,9 @@ class ProjectionSettings(StoreSettings):
     """What every projection process reads from the environment."""
 
     batch_size: int = Field(default=500, ge=1, le=10_000)
+    catch_up_batch_size: int = Field(
+        default=4000, ge=1, le=20_000, description="batches grow up to this while catching up"
+    )
     idle_timeout_s: float = Field(default=2.0, gt=0, description="poll interval if a NOTIFY is missed")
 
 
@@ -49,6 +52,7 @@ async def run_projection(
             projection,
             stop,
             batch_size=settings.batch_size,
+            catch_up_batch_size=settings.catch_up_batch_size,
             idle_timeout=settings.idle_timeout_s,
             observer=observer,
         )

@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import format_datetime, formataddr
@@ -147,10 +148,10 @@ def _deliver(client: httpx.Client, hub: RunningHub, hook: Webhook) -> list[UUID]
     return [UUID(event_id) for event_id in answer.json()["event_ids"]]
 
 
-def _wait(condition: object, what: str) -> None:
+def _wait(condition: Callable[[], bool], what: str) -> None:
     deadline = time.monotonic() + DEADLINE_S
     while time.monotonic() < deadline:
-        if callable(condition) and condition():
+        if condition():
             return
         time.sleep(0.2)
     raise TimeoutError(f"not within {DEADLINE_S:.0f} s: {what}")

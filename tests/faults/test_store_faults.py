@@ -36,7 +36,8 @@ def _traffic(seed: int, deliveries: int) -> list[InteractionEvent]:
 
 def _terminate_others(dsn: str) -> int:
     """pg_terminate_backend on every other session of this database (the writer's, the projection's...);
-    only this test's database is touched, so the shared server's other users are not."""
+    only this test's database is touched, so the shared server's other users are not. ``dsn`` must be
+    allowed to signal the deployables' runtime roles (a superuser's)."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         rows = conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
@@ -48,7 +49,7 @@ def _terminate_others(dsn: str) -> int:
 
 @pytest.mark.deployables("projections")  # the writer is started below, with small batches
 def test_backends_terminated_mid_transaction_are_retried_within_bounds_and_nothing_is_lost_or_doubled(
-    hub: RunningHub, infra: Infra
+    hub: RunningHub, infra: Infra, superuser_dsn: str
 ) -> None:
     events = _traffic(81, 700)
     run_coro(lambda: ensure_topics(infra.kafka_bootstrap, [TopicSpec(hub.topics.interactions)]))
@@ -59,7 +60,7 @@ def test_backends_terminated_mid_transaction_are_retried_within_bounds_and_nothi
     writer_pid = process_status("timeline", hub.run_dir).pid
     terminated, rounds = 0, 0
     while rounds < 8 and interaction_counts(hub.dsn)[0] < len(events):
-        terminated += _terminate_others(hub.dsn)
+        terminated += _terminate_others(superuser_dsn)  # the writer's role is not ours to signal
         rounds += 1
         time.sleep(0.3)  # the writer reconnects and appends again in between
     assert rounds >= 2 and terminated >= 2, "the writer finished before its connections could be cut"
