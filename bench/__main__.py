@@ -31,6 +31,7 @@ from bench.load import Outcome, generator, headroom
 from bench.private_stack import PrivateStack, free_port, private_stack
 from bench.profile import Profile, Sampler
 from bench.report import LATENCY_RATES, Figures, table
+from bench.rss import own_peak_rss_mb
 from bench.scratch_database import scratch_database
 from contracts import InteractionEvent
 from hub import deployment
@@ -100,18 +101,8 @@ def _peak_rss_mb(pid: int | None) -> float | None:
     """Peak RSS of ``pid``, or of its largest child (uvicorn's workers under their small parent)."""
     if pid is None:
         return None
-    found = [rss for each in (pid, *child_pids(pid)) if (rss := _own_peak_rss_mb(each)) is not None]
+    found = [rss for each in (pid, *child_pids(pid)) if (rss := own_peak_rss_mb(each)) is not None]
     return max(found, default=None)
-
-
-def _own_peak_rss_mb(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        return None
-    return None
 
 
 def _memory(hub: RunningHub, stack: PrivateStack) -> dict[str, float | None]:

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import time
 from pathlib import Path
 
@@ -62,8 +63,10 @@ def _empty_card_tables(dsn: str) -> None:
         conn.execute("DELETE FROM projection_checkpoints WHERE name = %s", (CustomerCardProjection.name,))
 
 
-async def _rebuild(dsn: str, batch: int) -> dict[str, float]:
-    projection = CustomerCardProjection()
+async def _rebuild(dsn: str, batch: int, cache_mb: float | None) -> dict[str, float]:
+    projection = (
+        CustomerCardProjection() if cache_mb is None else CustomerCardProjection(int(cache_mb * 2**20))
+    )
     applied = 0
     async with AsyncConnectionPool[Conn](dsn, min_size=1, max_size=1) as pool:
         async with pool.connection() as conn:
@@ -83,6 +86,7 @@ async def _rebuild(dsn: str, batch: int) -> dict[str, float]:
         "cpu_s_per_1k_events": round((cpu + db_cpu) * per_k, 3),
         "process_cpu_s_per_1k": round(cpu * per_k, 3),
         "database_cpu_s_per_1k": round(db_cpu * per_k, 3),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
 
 
@@ -91,6 +95,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--batch", type=int, default=stored.BATCH)
+    parser.add_argument("--cache-mb", type=float, help="card cache size (default: the projection's)")
     parser.add_argument("--database", help="default: bench_card_<events>")
     parser.add_argument("--drop", action="store_true", help="drop the database afterwards")
     options = parser.parse_args()
@@ -100,7 +105,7 @@ def main() -> None:
     dsn = _database(server_dsn, name, options.events, options.customers)
     try:
         _empty_card_tables(dsn)
-        figures = asyncio.run(_rebuild(dsn, options.batch))
+        figures = asyncio.run(_rebuild(dsn, options.batch, options.cache_mb))
         print(json.dumps({"database": name, "batch": options.batch, **figures}, indent=2))
     finally:
         if options.drop:

@@ -42,6 +42,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from bench.private_stack import private_stack
 from bench.profile import Profile, summarise
 from bench.report import Figures
+from bench.rss import own_peak_rss_mb
 from bench.scratch_database import scratch_database
 from hub import deployment
 from hub.local_secrets import LocalSecrets
@@ -90,14 +91,6 @@ def _cpu_seconds(pid: int) -> float:
     return sum(_cpu_times(pid))
 
 
-def _peak_rss_mb(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        return None
-    return None
 
 
 class _Store:
@@ -214,7 +207,7 @@ async def _drain(hub: RunningHub, store: _Store, profile: Path | None, timeout_s
         user, system = _cpu_times(pid)
         seconds, cpu, system = time.monotonic() - started, user + system - user0 - system0, system - system0
         backend_cpu = store.backend_cpu()
-        rss = _peak_rss_mb(pid)
+        rss = own_peak_rss_mb(pid)
     finally:
         await offsets.close()
         hub.stop()

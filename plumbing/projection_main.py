@@ -26,8 +26,11 @@ class ProjectionSettings(StoreSettings):
     """What every projection process reads from the environment."""
 
     batch_size: int = Field(default=500, ge=1, le=10_000)
-    catch_up_batch_size: int = Field(
-        default=4000, ge=1, le=20_000, description="batches grow up to this while catching up"
+    catch_up_batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=20_000,
+        description="while catching up, batches double up to this (e.g. 4000); unset: they stay batch_size",
     )
     idle_timeout_s: float = Field(default=2.0, gt=0, description="poll interval if a NOTIFY is missed")
 

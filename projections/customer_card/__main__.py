@@ -9,7 +9,7 @@ from projections.customer_card.store import MIGRATIONS, CustomerCardProjection
 
 def main() -> None:
     settings = CardProjectionSettings()  # pg_dsn comes from the environment
-    projection_process("projections", settings, CustomerCardProjection(), MIGRATIONS)
+    projection_process("projections", settings, CustomerCardProjection(settings.card_cache_bytes), MIGRATIONS)
 
 
 if __name__ == "__main__":
