@@ -22,6 +22,7 @@ Event ids and dedupe keys are no field here: they are keyed hashes (:mod:`contra
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -254,27 +255,38 @@ def leaves(data: Any, path: str) -> Iterator[tuple[str, dict[str, Any] | list[An
 
     The concrete path names list indexes (``to[1]``), so a ciphertext can be bound to its place.
     """
-    yield from _walk(data, path.split("."), "")
+    yield from _walk(data, _steps(path), 0, "")
 
 
-def _walk(node: Any, steps: list[str], prefix: str) -> Iterator[tuple[str, Any, str | int]]:
-    step, rest = steps[0], steps[1:]
-    name, is_list = (step[:-2], True) if step.endswith("[]") else (step, False)
-    if not isinstance(node, dict) or node.get(name) is None:
+Step = tuple[str, bool]  # (field name, whether it names every element of a list)
+
+
+@functools.lru_cache(maxsize=1024)
+def _steps(path: str) -> tuple[Step, ...]:
+    """A path's steps, parsed once per path (every sealed and opened event walks its paths)."""
+    return tuple((step[:-2], True) if step.endswith("[]") else (step, False) for step in path.split("."))
+
+
+def _walk(node: Any, steps: tuple[Step, ...], at: int, prefix: str) -> Iterator[tuple[str, Any, str | int]]:
+    name, is_list = steps[at]
+    if not isinstance(node, dict):
+        return
+    child = node.get(name)
+    if child is None:
         return
     here = f"{prefix}.{name}" if prefix else name
+    last = at + 1 == len(steps)
     if is_list:
-        items = node[name]
-        if not isinstance(items, list):
+        if not isinstance(child, list):
             return
-        for index, item in enumerate(items):
+        for index, item in enumerate(child):
             if item is None:
                 continue
-            if rest:
-                yield from _walk(item, rest, f"{here}[{index}]")
+            if last:
+                yield f"{here}[{index}]", child, index
             else:
-                yield f"{here}[{index}]", items, index
-    elif rest:
-        yield from _walk(node[name], rest, here)
-    else:
+                yield from _walk(item, steps, at + 1, f"{here}[{index}]")
+    elif last:
         yield here, node, name
+    else:
+        yield from _walk(child, steps, at + 1, here)
