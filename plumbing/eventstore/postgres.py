@@ -16,6 +16,7 @@ from psycopg.types.json import Jsonb, JsonDumpsFunction
 from psycopg_pool import AsyncConnectionPool
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from plumbing import fast_json
 from plumbing.eventstore.errors import (
     EventStoreError,
     EventStoreUnavailable,
@@ -46,6 +47,7 @@ _COLUMNS = (
 )
 
 log = structlog.get_logger()
+fast_json.install()  # every read of the log parses jsonb with orjson (a visible part of rebuilds)
 
 
 @contextlib.asynccontextmanager

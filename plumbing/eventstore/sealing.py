@@ -41,7 +41,6 @@ from dataclasses import dataclass
 from typing import Any, Final
 from uuid import UUID, uuid4
 
-import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import SecretStr
@@ -49,6 +48,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.customer import stream_customer
 from contracts.personal import ERASED, PERSONAL_METADATA, leaves, personal_paths
+from plumbing import fast_json
 from plumbing.eventstore.errors import EventStoreError
 from plumbing.eventstore.listen import Conn
 
@@ -188,8 +188,8 @@ def _open_value(cipher: AESGCM, event_id: UUID, path: str, token: Any, aad: byte
     """``aad`` is :func:`_aad` of ``event_id`` and ``path``, made by the caller (once per event's id)."""
     try:
         raw = base64.urlsafe_b64decode(str(token).encode("ascii"))
-        return orjson.loads(cipher.decrypt(raw[:_NONCE], raw[_NONCE:], aad))
-    except (InvalidTag, binascii.Error, ValueError) as exc:  # orjson.JSONDecodeError is a ValueError
+        return fast_json.loads(cipher.decrypt(raw[:_NONCE], raw[_NONCE:], aad))
+    except (InvalidTag, binascii.Error, ValueError) as exc:
         raise SealingError(f"field {path} of event {event_id} does not open (altered?)") from exc
 
 
@@ -197,7 +197,7 @@ def canonical_value(value: Any) -> bytes:
     """The bytes a value is committed as: JSON, keys sorted, no spaces, UTF-8 (orjson: the same bytes as
     ``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``, several times faster
     on the writer's hot path; ``tests/unit/test_sealing_canonical.py`` holds them equal)."""
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    return fast_json.dumps_sorted(value)
 
 
 def commitment(salt: bytes, value: Any) -> bytes:

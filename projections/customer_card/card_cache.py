@@ -22,7 +22,7 @@ from uuid import UUID
 from contracts.read.customer_card import CustomerCard
 
 #: JSON bytes of cards a projection keeps by default (a process holds a few times that in objects).
-DEFAULT_CACHE_BYTES = 16 * 1024 * 1024
+DEFAULT_CACHE_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
