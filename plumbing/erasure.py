@@ -150,7 +150,9 @@ async def erase_blobs(blobs: BlobStore, names: Sequence[str]) -> int:
 
 
 async def _vacuum(conn: Conn) -> None:
-    """Old row versions still hold the wrapped keys and index keys until vacuumed: vacuum now."""
+    """Old row versions still hold the wrapped keys and index keys until vacuumed: vacuum now. Only the
+    tables' owner may (``hub customer forget``); under the API's runtime role PostgreSQL skips them with a
+    warning, and autovacuum takes their dead rows at its next round (eventstore_0005, timeline_0012)."""
     was = conn.autocommit
     await conn.set_autocommit(True)
     try:

@@ -317,3 +317,20 @@ async def test_hub_customer_forget_destroys_the_keys_and_refuses_an_unknown_cust
     with psycopg.connect(database) as conn:
         cards = conn.execute("SELECT card::text FROM customer_cards").fetchall()
     assert _found(cards[0][0], person) == {}
+
+
+def test_tables_whose_old_rows_hold_forgotten_keys_are_vacuumed_at_autovacuums_next_round(
+    database: str,
+) -> None:
+    """The API forgets as a runtime role, which PostgreSQL does not let VACUUM: autovacuum must take the
+    dead row versions (wrapped keys, identity keys) of a forget at once, not after 50 of them."""
+    wanted = {"autovacuum_vacuum_threshold=0", "autovacuum_vacuum_scale_factor=0"}
+    with psycopg.connect(database) as conn:
+        options = dict(
+            conn.execute(
+                "SELECT relname, reloptions FROM pg_class WHERE relname = ANY(%s) AND relkind = 'r'",
+                (["customer_keys", "identity_index", "transaction_references"],),
+            ).fetchall()
+        )
+    assert set(options) == {"customer_keys", "identity_index", "transaction_references"}
+    assert all(wanted <= set(found or ()) for found in options.values()), options
