@@ -1,8 +1,8 @@
 """orjson where JSON is hot, with the standard library behind it for what orjson refuses.
 
 orjson parses and writes the same JSON several times faster, but refuses integers past 64 bits, which
-the standard library (and PostgreSQL's jsonb) accept; every hot path goes through these two functions so
-such a value is slower, never an error. :func:`install` makes psycopg parse json/jsonb columns with
+the standard library (and PostgreSQL's jsonb) accept; every hot path goes through these functions, so such
+a value is slower, never an error. :func:`install` makes psycopg parse json/jsonb columns with
 :func:`loads` (reading the log is a visible part of every projection's and rebuild's time).
 """
 
@@ -21,6 +21,15 @@ def loads(text: str | bytes | bytearray | memoryview) -> Any:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
         return json.loads(bytes(text) if isinstance(text, memoryview) else text)
+
+
+def dumps(value: Any) -> bytes | str:
+    """Compact JSON (a jsonb parameter: orjson's bytes, or the standard library's text for what orjson
+    refuses; PostgreSQL stores the same jsonb either way)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value)
 
 
 def dumps_sorted(value: Any) -> bytes:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
 
-import orjson
 import psycopg
 import structlog
 from psycopg.types.json import Jsonb, JsonDumpsFunction
@@ -122,7 +120,7 @@ async def append_streams_locked(
     rows = await _sealed(conn, [(stream_id, new) for stream_id, events in appends for new in events])
     ends: dict[str, int] = {stream: version for stream, version in await cur.fetchall()}
     current = {stream: ends[stream] - count for stream, count in counts.items() if ends[stream] >= count}
-    return await _write_numbered(conn, appends, current, rows, dumps=_json_bytes)
+    return await _write_numbered(conn, appends, current, rows, dumps=fast_json.dumps)
 
 
 async def _current_versions(conn: Conn, streams: Sequence[str]) -> dict[str, int]:
@@ -195,15 +193,6 @@ async def _sealed(conn: Conn, events: Sequence[tuple[str, NewEvent]]) -> list[Se
             for stream, new in events
         ],
     )
-
-
-def _json_bytes(value: Any) -> bytes | str:
-    """JSON for a jsonb parameter: orjson (several times faster than the standard library, and the jsonb
-    stored is the same), the standard library for what orjson refuses (integers past 64 bits)."""
-    try:
-        return orjson.dumps(value)
-    except TypeError:
-        return json.dumps(value)
 
 
 async def _insert_events(

@@ -137,33 +137,3 @@ async def store_evidence(blobs: BlobStore, data: Sequence[bytes]) -> None:
             await asyncio.gather(*(blobs.put(each) for each in data))
     except OSError as exc:
         raise EvidenceUnavailable(f"evidence store failed: {exc.strerror or type(exc).__name__}") from exc
-
-
-async def keep_evidence(
-    blobs: BlobStore,
-    delivery: Delivery,
-    events: Sequence[InteractionEvent],
-    *,
-    endpoint_path: str,
-    scheme: str,
-    key_index: int,
-    attachments: Sequence[bytes],
-    verified_at: datetime,
-) -> list[InteractionEvent]:
-    """Store the raw body and the attachments, then return ``events`` pointing at them (one step, for
-    callers that need not publish at the same time).
-
-    Raises :class:`EvidenceUnavailable` when the store fails, and ``ValueError`` when an event
-    references an attachment the endpoint did not hand over.
-    """
-    pointed = point_at_evidence(
-        delivery,
-        events,
-        endpoint_path=endpoint_path,
-        scheme=scheme,
-        key_index=key_index,
-        attachments=attachments,
-        verified_at=verified_at,
-    )
-    await store_evidence(blobs, (delivery.body, *attachments))
-    return pointed

@@ -17,9 +17,10 @@ from services.ingress.endpoints import ENDPOINTS
 from services.ingress.evidence import (
     EvidenceUnavailable,
     evidence_of,
-    keep_evidence,
     missing_attachments,
+    point_at_evidence,
     public_url_without_secrets,
+    store_evidence,
 )
 
 AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -110,8 +111,7 @@ async def test_keeping_evidence_stores_body_and_attachments_and_points_every_eve
     )
     events = [_chat(), _chat()]
 
-    kept = await keep_evidence(
-        store,
+    kept = point_at_evidence(
         delivery,
         events,
         endpoint_path="/webhooks/chat/widget",
@@ -120,6 +120,7 @@ async def test_keeping_evidence_stores_body_and_attachments_and_points_every_eve
         attachments=[b"file one"],
         verified_at=AT,
     )
+    await store_evidence(store, (delivery.body, b"file one"))
 
     assert [event.evidence for event in events] == [None, None]  # the originals are untouched
     assert kept[0].evidence == kept[1].evidence
@@ -134,16 +135,7 @@ async def test_a_failing_blob_store_makes_the_evidence_unavailable(tmp_path: Pat
     delivery = Delivery(b"{}", Headers({}), "http://x/")
 
     with pytest.raises(EvidenceUnavailable):
-        await keep_evidence(
-            FileBlobStore(blocker),
-            delivery,
-            [_chat()],
-            endpoint_path="/p",
-            scheme="s",
-            key_index=0,
-            attachments=[],
-            verified_at=AT,
-        )
+        await store_evidence(FileBlobStore(blocker), (delivery.body,))
 
 
 def test_an_attachment_the_endpoint_did_not_hand_over_is_reported_missing() -> None:

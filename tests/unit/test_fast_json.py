@@ -20,6 +20,7 @@ def test_integers_past_64_bits_fall_back_to_the_standard_library() -> None:
     big = 2**70
     assert fast_json.loads(f"[{big}]") == [big]
     assert fast_json.dumps_sorted({"b": big, "a": 1}) == f'{{"a":1,"b":{big}}}'.encode()
+    assert json.loads(fast_json.dumps({"n": big})) == {"n": big}
 
 
 def test_invalid_json_is_still_an_error() -> None:
