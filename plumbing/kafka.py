@@ -6,6 +6,8 @@ defaults to auto-commit (at-most-once). Every producer and subscriber in the hub
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -141,21 +143,24 @@ async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec]) -> None:
         await admin.close()
 
 
+#: How long a topic's configuration may stay unknown to the broker asked (a topic created a moment ago)
+#: before its retention is left for the next start.
+_DESCRIBE_WAIT_S = 10.0
+
+
 async def _align_retention(admin: AIOKafkaAdminClient, specs: list[TopicSpec], development: bool) -> None:
     """Alter the topics whose retention settings differ from their spec (to the spec's whole config: a
-    non-incremental alter replaces every dynamic setting of a topic)."""
+    non-incremental alter replaces every dynamic setting of a topic). A broker may not yet know a topic
+    created a moment ago (by us, or by someone else between our list and create, which Kafka answers
+    without raising): its configuration is waited for, with a bound, rather than skipped."""
     if not specs:
         return
-    asked = [
-        ConfigResource(ConfigResourceType.TOPIC, spec.name, dict.fromkeys(RETENTION_KEYS)) for spec in specs
-    ]
-    current: dict[str, dict[str, str]] = {}
-    for response in await admin.describe_configs(asked):
-        for resource in response.to_object()["resources"]:
-            if resource["error_code"] == 0:  # else not known to this broker yet: it was just created
-                current[resource["resource_name"]] = {
-                    entry["config_names"]: entry["config_value"] for entry in resource["config_entries"]
-                }
+    current = await _retention_settings(admin, [spec.name for spec in specs])
+    deadline = time.monotonic() + _DESCRIBE_WAIT_S
+    names = {spec.name for spec in specs}
+    while names - current.keys() and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+        current |= await _retention_settings(admin, sorted(names - current.keys()))
     configs = {spec.name: spec.new_topic(development=development).topic_configs for spec in specs}
     drifted = [
         name
@@ -177,3 +182,16 @@ async def _align_retention(admin: AIOKafkaAdminClient, specs: list[TopicSpec], d
         log.error("topic_retention_not_aligned", topics=sorted(refused))
     else:
         log.info("topic_retention_aligned", topics=sorted(drifted))
+
+
+async def _retention_settings(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, dict[str, str]]:
+    """The retention settings of the topics among ``names`` that the broker knows (others are absent)."""
+    asked = [ConfigResource(ConfigResourceType.TOPIC, name, dict.fromkeys(RETENTION_KEYS)) for name in names]
+    found: dict[str, dict[str, str]] = {}
+    for response in await admin.describe_configs(asked):
+        for resource in response.to_object()["resources"]:
+            if resource["error_code"] == 0:
+                found[resource["resource_name"]] = {
+                    entry["config_names"]: entry["config_value"] for entry in resource["config_entries"]
+                }
+    return found
