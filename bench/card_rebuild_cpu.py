@@ -29,6 +29,7 @@ from hub.stack import ensure_infra
 from plumbing.eventstore.postgres import Conn
 from plumbing.logging import configure_logging
 from plumbing.projection import apply_next_batch
+from plumbing.runtime import tune_collector
 from projections.customer_card.store import CustomerCardProjection
 from tests.support.traffic import TrafficPlan, stored_events
 
@@ -105,6 +106,7 @@ def main() -> None:
     dsn = _database(server_dsn, name, options.events, options.customers)
     try:
         _empty_card_tables(dsn)
+        tune_collector()  # as the projection's process does
         figures = asyncio.run(_rebuild(dsn, options.batch, options.cache_mb))
         print(json.dumps({"database": name, "batch": options.batch, **figures}, indent=2))
     finally:

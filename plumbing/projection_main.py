@@ -19,6 +19,7 @@ from plumbing.logging import configure_logging
 from plumbing.migrations import apply_migrations_async
 from plumbing.projection import Projection, follow
 from plumbing.projection_metrics import projection_metrics_served
+from plumbing.runtime import tune_collector
 from plumbing.settings import StoreSettings
 
 
@@ -66,4 +67,5 @@ def projection_process(
 ) -> None:
     """The body of a projection's ``main()``: JSON logs named ``service``, then :func:`run_projection`."""
     configure_logging(service, settings.log_level)
+    tune_collector()
     asyncio.run(run_projection(settings, projection, migrations))

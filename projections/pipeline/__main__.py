@@ -14,6 +14,7 @@ from plumbing.logging import configure_logging
 from plumbing.migrations import apply_migrations_async
 from plumbing.projection import Projection, follow
 from plumbing.projection_metrics import projection_metrics_served
+from plumbing.runtime import tune_collector
 from projections.pipeline.autoclose import AutoCloseOnPurchase
 from projections.pipeline.settings import PipelineProjectionSettings
 from projections.pipeline.store import MIGRATIONS, PipelineProjection
@@ -51,6 +52,7 @@ def main() -> None:
     settings = PipelineProjectionSettings()  # pg_dsn comes from the environment
     require_id_key()  # without HUB_ID_KEY, fail the start rather than the first message
     configure_logging("pipeline", settings.log_level)
+    tune_collector()
     asyncio.run(run(settings))
 
 

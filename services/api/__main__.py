@@ -6,6 +6,7 @@ import uvicorn
 
 from contracts.ids import require_id_key
 from plumbing.logging import configure_logging
+from plumbing.runtime import tune_collector
 from services.api.app import build_app
 from services.api.settings import ApiSettings
 
@@ -14,7 +15,9 @@ def main() -> None:
     settings = ApiSettings()  # pg_dsn comes from the environment
     require_id_key()  # without HUB_ID_KEY, fail the start rather than the first message
     configure_logging("api", settings.log_level)
-    uvicorn.run(build_app(settings), host=settings.api_host, port=settings.api_port, log_config=None)
+    app = build_app(settings)
+    tune_collector()
+    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_config=None)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from plumbing.logging import configure_logging
+from plumbing.runtime import tune_collector
 from services.ingress.app import build_app
 from services.ingress.settings import IngressSettings
 
@@ -36,7 +37,12 @@ def serve(app: FastAPI | str, settings: IngressSettings) -> None:
 def main() -> None:
     settings = IngressSettings()
     configure_logging("ingress", settings.log_level)
-    serve(build_app(settings) if settings.ingress_workers == 1 else FACTORY, settings)
+    if settings.ingress_workers > 1:
+        serve(FACTORY, settings)  # each worker tunes its own collector (services.ingress.asgi)
+        return
+    app = build_app(settings)
+    tune_collector()
+    serve(app, settings)
 
 
 if __name__ == "__main__":

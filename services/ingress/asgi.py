@@ -16,6 +16,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from plumbing.logging import configure_logging
+from plumbing.runtime import tune_collector
 from services.ingress.app import build_app
 from services.ingress.settings import IngressSettings
 
@@ -24,4 +25,6 @@ def create_app() -> FastAPI:
     """The ingress app, configured from the environment like ``python -m services.ingress``."""
     settings = IngressSettings()
     configure_logging("ingress", settings.log_level)
-    return build_app(settings)
+    app = build_app(settings)
+    tune_collector()  # in the worker that serves, once its app is built
+    return app

@@ -6,6 +6,7 @@ import asyncio
 import signal
 
 from plumbing.logging import configure_logging
+from plumbing.runtime import tune_collector
 from services.relay.runner import run_relay
 from services.relay.settings import RelaySettings
 
@@ -21,6 +22,7 @@ async def _run(settings: RelaySettings) -> None:
 def main() -> None:
     settings = RelaySettings()  # pg_dsn comes from the environment
     configure_logging("relay", settings.log_level)
+    tune_collector()
     asyncio.run(_run(settings))
 
 

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import gc
-
 import uvloop
 
 from contracts.ids import require_id_key
 from plumbing.kafka_metrics import serve_consumer_metrics
 from plumbing.logging import configure_logging
+from plumbing.runtime import tune_collector
 from services.timeline.app import build_app
 from services.timeline.settings import TimelineSettings
-
-
-def tune_collector() -> None:
-    """Make the cycle collector cheap for a process that allocates a few hundred short-lived objects per
-    event, nearly all freed by reference counting: what start-up made (modules, settings, clients) is
-    frozen out of every scan, and the youngest generation is collected every 20,000 allocations instead
-    of 700. A quarter less CPU per event, measured; garbage cycles still go, only less often."""
-    gc.freeze()
-    gc.set_threshold(20_000, 50, 100)
 
 
 def main() -> None:
