@@ -74,7 +74,7 @@ def forget_id_key() -> None:
 
 
 def _mac(domain: bytes, message: bytes) -> bytes:
-    return hmac.new(_id_key(), domain + message, hashlib.sha256).digest()
+    return hmac.digest(_id_key(), domain + message, hashlib.sha256)  # one-shot: faster than hmac.new
 
 
 def _as_uuid(digest: bytes) -> UUID:

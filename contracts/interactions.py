@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
-from typing import ClassVar, Literal, Self
+from typing import Annotated, ClassVar, Final, Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from iso4217 import Currency
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
-from contracts.base import Contract, Envelope
+from contracts.base import STORED, Contract, Envelope
 from contracts.evidence import SHA256_PATTERN, Evidence
 from contracts.identity import Identity
 
@@ -66,7 +67,10 @@ class InteractionEvent(Envelope):
 
     ``evidence`` points at the raw delivery it was translated from (absent only for events made
     before evidence was kept, and for events built in tests without an ingress). ``campaign``: see
-    :class:`Campaign` (absent where the provider does not say).
+    :class:`Campaign` (absent where the provider does not say). ``agent_id``: the person on the
+    business's side as the channel names them (the widget agent who wrote, the cashier who rang the sale
+    up), a channel's own id that ``deploy/staff.toml`` links to a staff member; absent when the channel
+    does not say (and in every event recorded before the field existed).
     """
 
     channel: Channel
@@ -77,6 +81,7 @@ class InteractionEvent(Envelope):
     direction: Direction = Direction.INBOUND
     evidence: Evidence | None = None
     campaign: Campaign | None = None
+    agent_id: str | None = Field(default=None, min_length=1, max_length=200)
 
 
 class Attachment(Contract):
@@ -155,21 +160,56 @@ class SocialMessageReceived(InteractionEvent):
     media: tuple[MediaRef, ...] = Field(default=(), max_length=MAX_MEDIA)
 
 
+#: The currency codes ISO 4217 lists today (the ``iso4217`` package's table).
+ISO_4217: Final = frozenset(currency.code for currency in Currency)
+
+
+def iso_4217(code: str) -> str:
+    """``code`` when ISO 4217 lists it; ValueError naming it otherwise."""
+    if code not in ISO_4217:
+        raise ValueError(f"currency {code} is not an ISO 4217 code")
+    return code
+
+
+#: A currency code as a request gives it: three capitals that ISO 4217 lists.
+CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$"), AfterValidator(iso_4217)]
+
+
 class Money(Contract):
-    """An exact amount in an ISO 4217 currency; never a float."""
+    """An exact amount in an ISO 4217 currency; never a float.
+
+    A code ISO 4217 does not list is refused where money enters (a webhook, a command). Documents the hub
+    stored itself (validated with :data:`~contracts.base.STORED`) keep any three-letter code they were
+    stored with, so an event stored before the check, or in a code ISO has since withdrawn, still reads.
+    """
 
     amount: Decimal = Field(max_digits=18, decimal_places=4)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
 
+    @field_validator("currency")
+    @classmethod
+    def _iso_4217(cls, code: str, info: ValidationInfo) -> str:
+        return code if info.context is STORED else iso_4217(code)
+
+
+def _no_negative_discount(discount: Money | None) -> Money | None:
+    if discount is not None and discount.amount < 0:
+        raise ValueError("a discount is the amount taken off: it must not be negative")
+    return discount
+
 
 class PurchaseLine(Contract):
-    """One line of a purchase."""
+    """One line of a purchase: ``total`` is what the line cost after ``discount``, the amount taken off
+    it (absent: the provider did not say; events recorded before the field have none)."""
 
     sku: str | None = Field(default=None, max_length=200)
     name: str = Field(max_length=500)
     quantity: Decimal = Field(gt=0, max_digits=14, decimal_places=4)
     unit_price: Money
     total: Money
+    discount: Money | None = None
+
+    _discount = field_validator("discount")(_no_negative_discount)
 
 
 class Payment(Contract):
@@ -180,8 +220,18 @@ class Payment(Contract):
     status: str = Field(max_length=64)
 
 
+DiscountCode = Annotated[str, Field(min_length=1, max_length=255)]
+
+
 class PurchaseRecorded(InteractionEvent):
-    """A point-of-sale purchase or paid online order."""
+    """A point-of-sale purchase or paid online order.
+
+    ``discount``: everything taken off the order (line discounts and order-level ones together), in the
+    order's currency; ``discount_codes``: the codes the buyer entered. Both are optional additions:
+    absent means the provider did not say (a Square payment never does; events recorded before they
+    existed have neither), so "not discounted" is read only from a zero discount and no code.
+    ``agent_id`` (see :class:`InteractionEvent`) is the cashier.
+    """
 
     EVENT_TYPE: ClassVar[str] = "interaction.pos.purchase"
     event_type: Literal["interaction.pos.purchase"] = "interaction.pos.purchase"
@@ -191,6 +241,10 @@ class PurchaseRecorded(InteractionEvent):
     lines: tuple[PurchaseLine, ...] = Field(min_length=1)
     total: Money
     payments: tuple[Payment, ...] = ()
+    discount: Money | None = None
+    discount_codes: tuple[DiscountCode, ...] = Field(default=(), max_length=50)
+
+    _discount = field_validator("discount")(_no_negative_discount)
 
     @field_validator("lines")
     @classmethod
@@ -198,6 +252,26 @@ class PurchaseRecorded(InteractionEvent):
         if len({line.total.currency for line in lines}) > 1:
             raise ValueError("all purchase lines must be in one currency")
         return lines
+
+    @model_validator(mode="after")
+    def _discount_in_the_order_currency(self) -> Self:
+        if self.discount is not None and self.discount.currency != self.total.currency:
+            raise ValueError("the discount must be in the currency of the total")
+        return self
+
+    @property
+    def discounted(self) -> bool:
+        """Whether anything was taken off: a discount, a code, or a line sold below its list price."""
+        if self.discount_codes or (self.discount is not None and self.discount.amount > 0):
+            return True
+        return any(line_discounted(line) for line in self.lines)
+
+
+def line_discounted(line: PurchaseLine) -> bool:
+    """A line with a discount, or sold below its list price (quantity x unit price)."""
+    if line.discount is not None and line.discount.amount > 0:
+        return True
+    return line.total.amount < line.quantity * line.unit_price.amount
 
 
 class RefundRecorded(InteractionEvent):

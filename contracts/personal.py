@@ -85,6 +85,7 @@ _INTERACTION_PLAIN = (
     "sender.identities[].kind",
     "sender.identities[].provider",
     "sender.language",  # the app's language tag: describes no one in particular
+    "agent_id",  # our agent or cashier as the channel names them: staff, not the customer
     "campaign.source",
     "campaign.medium",
     "campaign.name",
@@ -106,7 +107,7 @@ _LINES_PLAIN = (
     "lines[].sku",
     "lines[].name",
     "lines[].quantity",
-    *_money("lines[].unit_price", "lines[].total"),
+    *_money("lines[].unit_price", "lines[].total", "lines[].discount"),
 )
 
 _IDENTITY = ("kind", "provider")
@@ -155,12 +156,13 @@ FIELDS: Final[Mapping[str, Fields]] = {
         plain=(*_INTERACTION_PLAIN, *_MEDIA_PLAIN, "network"),
     ),
     "interaction.pos.purchase": Fields(
-        personal=_INTERACTION_PERSONAL,
+        # Discount codes are often issued to one person (single-use, referral codes built from a name).
+        personal=(*_INTERACTION_PERSONAL, "discount_codes[]"),
         plain=(
             *_INTERACTION_PLAIN,
             "order_id",  # the shop's or till's number for the order: matched to deals, names no one
             *_LINES_PLAIN,
-            *_money("total"),
+            *_money("total", "discount"),
             "payments[].method",
             "payments[].status",
             *_money("payments[].amount"),

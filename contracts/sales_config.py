@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal, Self, TypeVar
+from typing import Annotated, Literal, Self, TypeVar
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, StringConstraints, ValidationError, model_validator
 
 from contracts.base import Contract
 from contracts.sales import ConfigId, StaffId
@@ -130,13 +130,20 @@ class DistributionPolicy(StrEnum):
     LEAST_LOADED = "least_loaded"  # the available member with the fewest open tasks, under the cap
 
 
+#: ``<provider>:<the channel's agent id>``: how an interaction names the person on our side
+#: (``widget:agent-17``, ``till:cashier-3``).
+ChannelAgentId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}:.{1,200}$")]
+
+
 class Member(Contract):
     """A staff member; ``available = false`` (holiday, sick) keeps them out of distribution, not out of
-    explicit assignment."""
+    explicit assignment. ``channel_ids``: the ids channels know them by (``widget:agent-17``), so the
+    staff report counts the chats they answered and the sales they rang up as theirs."""
 
     id: StaffId
     name: str | None = Field(default=None, max_length=200)
     available: bool = True
+    channel_ids: tuple[ChannelAgentId, ...] = Field(default=(), max_length=100)
 
 
 class Team(Contract):
@@ -165,6 +172,10 @@ class StaffConfig(Contract):
     def _one_team_each(self) -> Self:
         _unique((team.id for team in self.teams), "team")
         _unique((member.id for team in self.teams for member in team.members), "staff member")
+        _unique(
+            (cid for team in self.teams for member in team.members for cid in member.channel_ids),
+            "channel id",
+        )
         return self
 
     def team(self, team_id: str) -> Team | None:
@@ -175,6 +186,18 @@ class StaffConfig(Contract):
 
     def is_staff(self, staff_id: str) -> bool:
         return self.team_of(staff_id) is not None
+
+    def staff_for_agent(self, agent: str) -> str | None:
+        """The staff member an interaction's agent is: the member listing it in ``channel_ids``; else the
+        member whose id it is, bare (a call's agent) or after its provider (``widget:alice``); else None."""
+        for team in self.teams:
+            for member in team.members:
+                if agent in member.channel_ids:
+                    return member.id
+        for candidate in (agent, agent.partition(":")[2]):
+            if candidate and self.is_staff(candidate):
+                return candidate
+        return None
 
     def teammates(self, team_id: str | None) -> tuple[str, ...]:
         """Member ids of ``team_id`` (empty for None or an unknown team)."""

@@ -10,14 +10,27 @@ import sys
 from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import httpx
 import typer
 from pydantic import ValidationError
 
-from hub import audit, customer, deployment, dlq, evidence, identity_simulate, keys, replay
-from hub.local_secrets import id_key, load_or_create, master_key
+from hub import audit, channels, customer, deployment, dlq, evidence, identity_simulate, keys, replay
+from hub.importing import cli as importing
+from hub.local_secrets import SECRET_VARIABLES, id_key, master_key
+from hub.secret_sources import (
+    ConfigFileError,
+    HubFile,
+    ResolvedSecrets,
+    SecretSource,
+    configured_sources,
+    local_secrets,
+    read_config_file,
+    setting,
+)
 from hub.stack import StackSettings, ensure_infra, infra_status, stop_infra
+from plumbing.logging import configure_logging
 
 app = typer.Typer(
     help="Interaction Hub: event-sourced multichannel customer-interaction hub.", no_args_is_help=True
@@ -29,10 +42,13 @@ app.add_typer(replay.app, name="replay")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(identity_simulate.app, name="identity")
 app.add_typer(customer.app, name="customer")
+app.add_typer(importing.app, name="import")
+app.add_typer(channels.app, name="channels")
 
 
 @app.callback()
-def _local_keys() -> None:
+def _local_keys(ctx: typer.Context) -> None:
+    _logs_to_stderr(ctx)
     # Against the local stack (no HUB_PG_DSN given), use its master key from the state dir; a configured
     # deployment brings its own HUB_MASTER_KEY (a fresh one would make its sealed data unreadable).
     # The same goes for HUB_ID_KEY: ids derived under another key would not deduplicate against the store's.
@@ -43,6 +59,15 @@ def _local_keys() -> None:
         os.environ["HUB_MASTER_KEY"] = master_key(root)
     if "HUB_ID_KEY" not in os.environ:
         os.environ["HUB_ID_KEY"] = id_key(root)
+
+
+def _logs_to_stderr(ctx: typer.Context) -> None:
+    """Every command's log lines go to stderr, so stdout is the command's output alone (``--json`` pipes
+    into jq). Unconfigured, structlog prints to stdout. ``hub run`` leaves it to the deployable, and a
+    test runner that swapped the process's streams (typer's CliRunner) is left alone too: the handlers
+    would keep its temporary stream after it is closed."""
+    if ctx.invoked_subcommand != "run" and sys.stderr is sys.__stderr__:
+        configure_logging("hub", os.environ.get("HUB_LOG_LEVEL", "INFO"))
 
 
 class Deployable(StrEnum):
@@ -56,13 +81,48 @@ class Deployable(StrEnum):
     api = "api"
 
 
-def _ports() -> deployment.Ports:
-    """The ports the deployables will read from HUB_INGRESS_PORT / HUB_API_PORT, or their defaults."""
+def _config_file() -> HubFile:
+    """``hub.toml`` (or ``HUB_CONFIG_FILE``); a bad one stops the command with what is wrong in it."""
+    try:
+        return read_config_file()
+    except ConfigFileError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=2) from exc
+
+
+def _ports(file: HubFile) -> deployment.Ports:
+    """Where the deployables listen: HUB_INGRESS_HOST/PORT and HUB_API_HOST/PORT, else ``hub.toml``'s, else
+    the deployables' defaults (127.0.0.1:8081 and :8080)."""
     defaults = deployment.Ports()
-    return deployment.Ports(
-        ingress=int(os.environ.get("HUB_INGRESS_PORT", defaults.ingress)),
-        api=int(os.environ.get("HUB_API_PORT", defaults.api)),
-    )
+    chosen = {name: setting(name, file) for name in ("ingress_host", "ingress_port", "api_host", "api_port")}
+    try:
+        return deployment.Ports(
+            ingress=int(chosen["ingress_port"] or defaults.ingress),
+            api=int(chosen["api_port"] or defaults.api),
+            ingress_host=chosen["ingress_host"] or defaults.ingress_host,
+            api_host=chosen["api_host"] or defaults.api_host,
+        )
+    except ValueError as exc:
+        typer.echo(f"HUB_INGRESS_PORT / HUB_API_PORT: not a port number ({exc})", err=True)
+        raise typer.Exit(code=2) from exc
+
+
+STARTED_WITH = "started-with.json"
+"""In the run dir: the addresses and each webhook secret's source (never a secret) ``hub up`` started the
+deployables with, for ``hub status``."""
+
+
+def _record_start(
+    run_dir: Path, ports: deployment.Ports, public_url: str | None, secrets: ResolvedSecrets
+) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    record = {
+        "api_url": ports.api_url,
+        "ingress_url": ports.ingress_url,
+        "public_base_url": public_url,
+        "secrets": {name: str(source) for name, source in secrets.sources().items()},
+    }
+    (run_dir / STARTED_WITH).write_text(json.dumps(record, indent=2) + "\n")
 
 
 def _run_dir(settings: StackSettings) -> Path:
@@ -116,8 +176,11 @@ def up(
         ),
     ] = deployment.LOCAL_METRICS_PORT,
 ) -> None:
-    """Start Kafka, PostgreSQL and every deployable in the background (idempotent)."""
+    """Start Kafka, PostgreSQL and every deployable in the background (idempotent). Webhook secrets: the
+    HUB_*_SECRETS variables, else hub.toml, else generated ones (.state/webhook-secrets.json)."""
     settings = _stack(brokers)
+    file = _config_file()
+    ports = replace(_ports(file), metrics=metrics_port)
     infra = ensure_infra(settings)
     try:  # each deployable connects as its own runtime role, never as the owner
         dsns = deployment.deployable_dsns(infra.runtime_dsns)
@@ -125,19 +188,35 @@ def up(
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=2) from exc
     (settings.paths.root / BROKERS_FILE).write_text(f"{settings.kafka_brokers}\n")
-    secrets = load_or_create(settings.paths.root)
-    ports = replace(_ports(), metrics=metrics_port)
+    secrets = local_secrets(settings.paths.root, file)  # the person's own first, generated ones for the rest
+    public_url = setting("public_base_url", file)
     deployment.migrate_all(infra.pg_dsn)
     run_dir = _run_dir(settings)
-    env = deployment.service_env(infra, secrets, ports, settings.paths.blobs)
+    extra = {"HUB_PUBLIC_BASE_URL": public_url} if public_url else {}
+    env = deployment.service_env(infra, secrets, ports, settings.paths.blobs, **extra)
+    ingress_was_running = _ingress_running(run_dir)
+    if ingress_was_running:
+        _warn_if_started_with_other_secrets(run_dir, secrets)
     deployment.start_all(run_dir, env, metrics_ports=ports.metrics_ports(), dsns=dsns)
+    if not ingress_was_running:
+        _record_start(run_dir, ports, public_url, secrets)
     deployment.wait_http_ok(f"{ports.ingress_url}/health", 90, run_dir, "ingress")
     deployment.wait_http_ok(f"{ports.api_url}/health", 90, run_dir, "api")
     if demo:
         from hub.demo import demo_key, run_demo
 
         key_file = demo_key(settings.paths.root, infra.pg_dsn)
-        card = run_demo(ports.ingress_url, ports.api_url, secrets, key_file.read_text().strip())
+        try:  # signed with each channel's current secret: the person's own where configured
+            card = run_demo(
+                ports.ingress_url, ports.api_url, secrets.for_signing(), key_file.read_text().strip()
+            )
+        except httpx.HTTPStatusError as exc:
+            answer = exc.response
+            typer.echo(
+                f"the demo's delivery to {exc.request.url.path} got {answer.status_code}: {answer.text}",
+                err=True,
+            )
+            raise typer.Exit(code=1) from exc
         typer.echo(json.dumps(card, indent=2))
         typer.echo(f"the card was read with the demo's admin API key, kept in {key_file} (mode 0600):")
         url = f"{ports.api_url}/v1/customers/{card['customer_id']}"
@@ -145,6 +224,11 @@ def up(
         typer.echo("  more keys and roles: hub keys create --principal NAME --role ROLE   (see README)")
     typer.echo(f"read API: {ports.api_url} (OpenAPI: /openapi.json, with a key)")
     typer.echo(f"webhooks: {ports.ingress_url}")
+    sources = secrets.sources().items()
+    own = [
+        f"{SECRET_VARIABLES[name]} ({source})" for name, source in sources if source != SecretSource.GENERATED
+    ]
+    typer.echo(f"your own webhook secrets: {', '.join(own) or 'none'}; the other channels: generated")
     typer.echo(f"kafka: {infra.kafka_bootstrap} ({settings.kafka_brokers} broker(s))")
     for name, port in ports.metrics_ports().items():
         typer.echo(f"{name + ':':<13}http://127.0.0.1:{port}/metrics  /health")
@@ -162,24 +246,78 @@ def down() -> None:
 
 @app.command()
 def status() -> None:
-    """What runs, with pids and addresses."""
+    """What runs, with pids; the API and webhook URLs; where each webhook secret came from (never the
+    secret): environment, hub.toml or generated."""
     settings = _stack()
     for component in infra_status(settings):
         typer.echo(f"{component.name:<12} {component.state:<8} pid={component.pid}  {component.address}")
-    for proc in deployment.statuses(_run_dir(settings)):
+    processes = deployment.statuses(_run_dir(settings))
+    for proc in processes:
         typer.echo(
             f"{proc.name:<12} {'running' if proc.running else 'stopped':<8} pid={proc.pid}"
             f"  log={proc.log_path}"
+        )
+    _print_addresses_and_sources(_run_dir(settings))
+
+
+def _print_addresses_and_sources(run_dir: Path) -> None:
+    """The running hub's URLs and secret sources as ``hub up`` recorded them, else what it would use now;
+    a source the configuration has changed since is pointed out (a running ingress keeps its secrets)."""
+    file = _config_file()
+    now = configured_sources(file)
+    record = _started_with(run_dir)
+    if _ingress_running(run_dir) and record is not None:
+        api_url, ingress_url, public_url = record["api_url"], record["ingress_url"], record["public_base_url"]
+        sources = {name: SecretSource(source) for name, source in record["secrets"].items()}
+        typer.echo("addresses and secret sources the running hub was started with:")
+    else:
+        ports, public_url = _ports(file), setting("public_base_url", file)
+        api_url, ingress_url, sources = ports.api_url, ports.ingress_url, now
+        typer.echo("addresses and secret sources `hub up` uses with this configuration:")
+    typer.echo(f"read API:    {api_url}")
+    typer.echo(f"webhooks:    {ingress_url}" + (f"  (providers call {public_url})" if public_url else ""))
+    typer.echo("webhook secrets (`hub channels`: each channel's URL and provider settings):")
+    for name, source in sources.items():
+        later = now.get(name, source)
+        change = f"  (configured now: {later}; `hub down`, `hub up` to apply)" if later != source else ""
+        typer.echo(f"  {SECRET_VARIABLES[name]:<24} {source}{change}")
+
+
+def _started_with(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / STARTED_WITH
+    try:
+        record: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return record
+
+
+def _ingress_running(run_dir: Path) -> bool:
+    return any(proc.running for proc in deployment.statuses(run_dir) if proc.name == "ingress")
+
+
+def _warn_if_started_with_other_secrets(run_dir: Path, secrets: ResolvedSecrets) -> None:
+    """``hub up`` keeps what already runs: a running ingress keeps the secrets it started with."""
+    record = _started_with(run_dir)
+    if record is None:
+        return
+    changed = sorted(
+        SECRET_VARIABLES[name]
+        for name, source in secrets.sources().items()
+        if record["secrets"].get(name) != str(source)
+    )
+    if changed:
+        typer.echo(
+            f"the running ingress keeps the secrets it started with; changed since: {', '.join(changed)}"
+            " (`hub down` then `hub up` to apply)",
+            err=True,
         )
 
 
 @app.command()
 def demo() -> None:
-    """The main job: start everything and show one person's card; run again to stop everything."""
-    settings = StackSettings()
-    if any(proc.running for proc in deployment.statuses(_run_dir(settings))):
-        down()
-        return
+    """The main job: start everything (what already runs is kept), send a sample conversation and show that
+    person's card; run it again for another. `hub down` stops everything."""
     up(demo=True)
 
 

@@ -11,10 +11,10 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 
-from hub.local_secrets import LocalSecrets
 from hub.stack import Infra
 from hub.stack.processes import ProcessStatus, process_status, start_process, stop_process
 from plumbing.access import MIGRATIONS as ACCESS
@@ -62,7 +62,7 @@ LOCAL_METRICS_PORT = 9460
 
 @dataclass(frozen=True)
 class Ports:
-    """Where the HTTP deployables listen; the defaults are the deployables' own.
+    """Where the HTTP deployables listen; the defaults are the deployables' own (127.0.0.1).
 
     ``metrics``: the first worker's /metrics and /health port, the next workers' follow in WORKERS order;
     0 serves none (the deployables' own default, and what tests get).
@@ -71,6 +71,8 @@ class Ports:
     ingress: int = IngressSettings.model_fields["ingress_port"].default
     api: int = ApiSettings.model_fields["api_port"].default
     metrics: int = 0
+    ingress_host: str = IngressSettings.model_fields["ingress_host"].default
+    api_host: str = ApiSettings.model_fields["api_host"].default
 
     def metrics_ports(self) -> dict[str, int]:
         """Each worker's HUB_METRICS_PORT; empty when ``metrics`` is 0."""
@@ -78,15 +80,31 @@ class Ports:
 
     @property
     def ingress_url(self) -> str:
-        return f"http://127.0.0.1:{self.ingress}"
+        """Where this machine reaches the ingress (a wildcard address is reached on loopback)."""
+        return f"http://{reachable_host(self.ingress_host)}:{self.ingress}"
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.api}"
+        return f"http://{reachable_host(self.api_host)}:{self.api}"
+
+
+def reachable_host(host: str) -> str:
+    """The address to call a server listening on ``host`` at, from the same machine, as a URL host."""
+    if host in ("", "0.0.0.0"):  # noqa: S104 - recognising the wildcard, not binding to it
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+class SecretsEnv(Protocol):
+    """Webhook secrets as the ingress's variables: generated (LocalSecrets) or resolved (secret_sources)."""
+
+    def env(self) -> dict[str, str]: ...
 
 
 def service_env(
-    infra: Infra, secrets: LocalSecrets, ports: Ports, blob_dir: Path, **extra: str
+    infra: Infra, secrets: SecretsEnv, ports: Ports, blob_dir: Path, **extra: str
 ) -> dict[str, str]:
     """The environment every deployable gets; ``extra`` overrides (topics, group ids in tests).
 
@@ -95,7 +113,9 @@ def service_env(
         "HUB_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
         "HUB_PG_DSN": infra.pg_dsn,
         "HUB_BLOB_DIR": str(blob_dir),
+        "HUB_INGRESS_HOST": ports.ingress_host,
         "HUB_INGRESS_PORT": str(ports.ingress),
+        "HUB_API_HOST": ports.api_host,
         "HUB_API_PORT": str(ports.api),
         "PYTHONUNBUFFERED": "1",
         **secrets.env(),

@@ -40,6 +40,7 @@ from contracts import (
     derived_event_id,
     parse_event,
 )
+from contracts.base import STORED
 from contracts.identity_rules import ConfigError, IdentityRules, load_identity_rules
 from plumbing.eventstore.model import EventFilter
 from plumbing.eventstore.postgres import Conn, read_all_filtered
@@ -293,7 +294,7 @@ async def read_history(conn: Conn) -> History:
     after = 0
     while True:
         page, after_page = await read_all_filtered(conn, after, _PAGE, _FILTER)
-        parsed += [(recorded.position, parse_event(recorded.data)) for recorded in page]
+        parsed += [(recorded.position, parse_event(recorded.data, STORED)) for recorded in page]
         if after_page == after:
             return history_of(parsed)
         after = after_page

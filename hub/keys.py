@@ -22,7 +22,7 @@ from plumbing.access.control import utc_now
 from plumbing.access.durations import parse_duration
 from plumbing.access.policy import Permission, PolicyError, load_policy
 from plumbing.access.principal import PrincipalKind
-from plumbing.access.provisioning import ProvisioningError, provision_key
+from plumbing.access.provisioning import ProvisioningError, check_roles, provision_key
 from plumbing.eventstore.postgres import Conn
 from plumbing.migrations import apply_migrations
 
@@ -82,6 +82,7 @@ def create(
     lifetime = _duration(expires_in)
     try:
         policy = load_policy()
+        check_roles(policy, role or [], channel or [])  # before PostgreSQL is started or touched
         issued = _with_conn(
             lambda conn: provision_key(
                 conn,

@@ -1,7 +1,7 @@
 """Webhook secrets of the local stack: random, made once, kept 0600 in the state dir.
 
-Nothing here is a default: a fresh state dir gets fresh secrets, and production sets its own
-through the ``HUB_*_SECRETS`` variables.
+Nothing here is a default: a fresh state dir gets fresh secrets, and they serve only the channels nobody
+configured (``HUB_*_SECRETS`` variables or ``hub.toml`` win: hub/secret_sources.py).
 """
 
 from __future__ import annotations
@@ -13,6 +13,24 @@ import secrets
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+#: Each secret's variable, the one the ingress reads it from.
+SECRET_VARIABLES: dict[str, str] = {
+    "mta": "HUB_MTA_SECRETS",
+    "widget": "HUB_WIDGET_SECRETS",
+    "meta_app": "HUB_META_APP_SECRETS",
+    "meta_verify_token": "HUB_META_VERIFY_TOKEN",
+    "shopify": "HUB_SHOPIFY_SECRETS",
+    "telegram": "HUB_TELEGRAM_SECRETS",
+    "vk": "HUB_VK_SECRETS",
+    "vk_confirmation": "HUB_VK_CONFIRMATION",
+    "mailgun": "HUB_MAILGUN_SECRETS",
+    "sendgrid": "HUB_SENDGRID_SECRETS",
+    "square": "HUB_SQUARE_SECRETS",
+    "twilio": "HUB_TWILIO_SECRETS",
+    "till": "HUB_TILL_SECRETS",
+    "generic": "HUB_GENERIC_SECRETS",
+}
 
 
 @dataclass(frozen=True)
@@ -34,22 +52,7 @@ class LocalSecrets:
 
     def env(self) -> dict[str, str]:
         """The variables the ingress reads them from."""
-        return {
-            "HUB_MTA_SECRETS": self.mta,
-            "HUB_WIDGET_SECRETS": self.widget,
-            "HUB_META_APP_SECRETS": self.meta_app,
-            "HUB_META_VERIFY_TOKEN": self.meta_verify_token,
-            "HUB_SHOPIFY_SECRETS": self.shopify,
-            "HUB_TELEGRAM_SECRETS": self.telegram,
-            "HUB_VK_SECRETS": self.vk,
-            "HUB_VK_CONFIRMATION": self.vk_confirmation,
-            "HUB_MAILGUN_SECRETS": self.mailgun,
-            "HUB_SENDGRID_SECRETS": self.sendgrid,
-            "HUB_SQUARE_SECRETS": self.square,
-            "HUB_TWILIO_SECRETS": self.twilio,
-            "HUB_TILL_SECRETS": self.till,
-            "HUB_GENERIC_SECRETS": self.generic,
-        }
+        return {variable: getattr(self, name) for name, variable in SECRET_VARIABLES.items()}
 
     @classmethod
     def generate(cls) -> LocalSecrets:

@@ -30,7 +30,7 @@ from plumbing.eventstore.postgres import read_all_stored
 from plumbing.export import chain_summary
 from plumbing.export_replay import BadAsOf, log_range, parse_as_of, resolve_as_of
 from plumbing.kafka import TopicSpec, ensure_topics, make_broker
-from plumbing.rebuild import Progress, RebuildReport, rebuild
+from plumbing.rebuild import Progress, RebuildReport, RebuildRunning, rebuild
 from projections.customer_card.as_of import card_as_of
 from projections.pipeline.as_of import pipeline_summary_as_of
 from services.relay.relay import TimelineRelay
@@ -174,11 +174,15 @@ def rebuild_command(
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
     """Rebuild into a shadow schema, compare with the live tables; exit 1 on a difference or a broken chain
-    (after switching, when asked)."""
+    (after switching, when asked), 2 when a rebuild of the same projection is already running."""
     names = list(SPECS) if projection == "all" else [projection]
     if any(name not in SPECS for name in names):
         raise typer.BadParameter(f"unknown projection {projection!r}: {', '.join(SPECS)} or all")
-    result = asyncio.run(_rebuild_all(_dsn(), names, switch, batch_size))
+    try:
+        result = asyncio.run(_rebuild_all(_dsn(), names, switch, batch_size))
+    except RebuildRunning as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
     if as_json:
         typer.echo(_json(result))
     else:

@@ -82,6 +82,8 @@ TABLES: Final[Mapping[str, Mapping[Runtime, frozenset[str]]]] = {
     "analytics_responses": _ANALYTICS,
     "analytics_aliases": _ANALYTICS,
     "analytics_traits": _ANALYTICS,
+    "analytics_first_touches": _ANALYTICS,
+    "analytics_touch_days": _ANALYTICS,
     "pipeline_deals": _PIPELINE,
     "pipeline_notes": _PIPELINE,
     "pipeline_tasks": _PIPELINE,

@@ -50,6 +50,12 @@ def error_response(
     return JSONResponse(jsonable_encoder(body, exclude_none=True), status_code=status, headers=headers)
 
 
+def _where(loc: Any) -> str:
+    """``("query", "to")`` as ``query `to` ``: where in the request a validation error is."""
+    parts = [str(part) for part in loc or ()]
+    return f"{parts[0]} `{'.'.join(parts[1:])}`" if len(parts) > 1 else "".join(parts) or "request"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map our errors, FastAPI's validation errors and plain HTTP errors onto :class:`ErrorResponse`."""
 
@@ -60,7 +66,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_validation(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         details = [{"loc": e.get("loc"), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()]
-        return error_response(422, "invalid_request", "the request is not valid", details)
+        named = "; ".join(f"{_where(d['loc'])}: {d['msg']}" for d in details)  # which parameter, and why
+        return error_response(422, "invalid_request", f"the request is not valid: {named}", details)
 
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)

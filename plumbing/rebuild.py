@@ -17,6 +17,12 @@ How, with the least machinery:
   checkpoint stay consistent; nothing is copied.
 
 The retired tables stay for a manual rollback (move them back the same way) or ``DROP SCHEMA … CASCADE``.
+
+One rebuild per projection and database at a time: the shadow schema has one name, so a second rebuild
+would drop the first one's shadow under it. A rebuild holds a session advisory lock on its projection for
+its whole run (released when its connection ends, even when the process dies) and a second one is
+refused at once with :class:`RebuildRunning`, naming the backend that holds it. Rebuilds of different
+projections run side by side.
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +48,12 @@ from plumbing.rebuild_diff import TableDiff, compare_table
 
 log = structlog.get_logger()
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")
+#: First key of the rebuild locks (two-int advisory keys, apart from the store's one-bigint ones): "HUBR".
+_LOCK_CLASS = 0x4855_4252
+
+
+class RebuildRunning(RuntimeError):
+    """Another rebuild of the same projection runs in this database (its shadow schema is in use)."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +127,38 @@ async def _prepare_shadow(dsn: str, spec: RebuildSpec, shadow: str) -> None:
         await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(shadow)))
         await conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(shadow)))
     await asyncio.to_thread(apply_migrations, _schema_dsn(dsn, shadow), *spec.migrations)
+
+
+@asynccontextmanager
+async def _only_rebuild_of(dsn: str, spec: RebuildSpec) -> AsyncIterator[None]:
+    """Hold the rebuild lock of ``spec`` for the block; :class:`RebuildRunning` when another holds it."""
+    async with await psycopg.AsyncConnection.connect(
+        dsn, autocommit=True, application_name=f"hub rebuild {spec.slug}"
+    ) as conn:
+        cur = await conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", (_LOCK_CLASS, spec.slug))
+        if not (await cur.fetchone() or (False,))[0]:
+            raise RebuildRunning(await _holder(conn, spec))
+        try:
+            yield
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (_LOCK_CLASS, spec.slug))
+
+
+async def _holder(conn: Conn, spec: RebuildSpec) -> str:
+    """Why a rebuild is refused, naming the backend holding the lock when it is still there."""
+    cur = await conn.execute(
+        "SELECT a.pid, a.backend_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 AND l.database = ("
+        "SELECT oid FROM pg_database WHERE datname = current_database())"
+        " AND l.classid = %s::bigint::oid AND l.objid = (hashtext(%s)::bigint & 4294967295)::oid",
+        (_LOCK_CLASS, spec.slug),
+    )
+    row = await cur.fetchone()
+    held = f" (PostgreSQL backend {row[0]}, connected {row[1]:%Y-%m-%d %H:%M:%S %Z})" if row else ""
+    return (
+        f"a rebuild of {spec.name} is already running in this database{held}: its shadow schema"
+        f" rebuild_{spec.slug} is in use; wait for it to finish, then run this again"
+    )
 
 
 class _Run:
@@ -221,6 +266,29 @@ async def rebuild(
     """Rebuild ``spec`` into its shadow schema, compare it with the live tables at the live checkpoint,
     and switch to it when ``switch`` (whatever the comparison found: that is how a changed projection is
     deployed). See the module docstring for how the live projection keeps serving meanwhile."""
+    async with _only_rebuild_of(dsn, spec):
+        report = await _rebuild(dsn, spec, switch, batch_size, live_schema, diff_limit, on_progress)
+    log.info(
+        "projection_rebuilt",
+        projection=spec.name,
+        events=report.events,
+        position=report.position,
+        identical=report.identical,
+        switched=report.switched,
+    )
+    return report
+
+
+async def _rebuild(
+    dsn: str,
+    spec: RebuildSpec,
+    switch: bool,
+    batch_size: int,
+    live_schema: str,
+    diff_limit: int,
+    on_progress: Callable[[Progress], None],
+) -> RebuildReport:
+    """:func:`rebuild`, once its lock is held."""
     shadow = f"rebuild_{spec.slug}"
     report = RebuildReport(spec.name, shadow)
     await _prepare_shadow(dsn, spec, shadow)
@@ -244,12 +312,4 @@ async def rebuild(
                 report.switched = True
         report.events, report.position = run.events, run.position
         report.elapsed_s = time.monotonic() - run.started
-    log.info(
-        "projection_rebuilt",
-        projection=spec.name,
-        events=report.events,
-        position=report.position,
-        identical=report.identical,
-        switched=report.switched,
-    )
     return report

@@ -112,14 +112,16 @@ class RfmRow(_View):
 
 class SegmentSize(_View):
     """A segment and its size now; ``origin``: deploy/analytics.toml (``config``) or saved through the
-    API (``api``, the only ones the API deletes)."""
+    API (``api``, the only ones the API deletes). A saved segment that cannot be run (saved before a
+    check it fails existed) has ``members`` None and says why in ``error``; the others are unaffected."""
 
     segment_id: str
     name: str
     description: str
     filter: str
-    members: int
+    members: int | None
     origin: Literal["config", "api"] = "config"
+    error: str | None = None
 
 
 class SegmentPoint(_View):

@@ -3,7 +3,9 @@
 Names are folded (Unicode NFKD without accents, case-folded, spaces collapsed): "José  Álvarez" is
 found by "jose", "alv" and "jose alv". Emails are matched from their start in lower case; phones by
 their digits, international (``4930...``) or national (``030...`` is stored as ``30...``), so a query
-typed either way finds them.
+typed either way finds them. A whole number typed the way people write it at home, trunk prefix and
+all ("8 (916) 123-45-67" for +7 916 123-45-67), is read in the default region (``HUB_DEFAULT_REGION``)
+and searched by its international digits; a partial one is matched by its digits as typed.
 """
 
 from __future__ import annotations
@@ -55,8 +57,23 @@ def _phone_terms(e164: str) -> set[str]:
     return terms
 
 
-def query_term(query: str) -> str:
-    """The prefix a query ``q`` matches terms by: digits for a phone-like query, else folded text."""
+def query_term(query: str, default_region: str = "US") -> str:
+    """The prefix a query ``q`` matches terms by: digits for a phone-like query (the international ones of
+    a whole national number of ``default_region``), else folded text."""
     if _PHONE_QUERY.match(query) and sum(ch.isdigit() for ch in query) >= 3:
-        return re.sub(r"\D", "", query).lstrip("0")
+        return _whole_national_number(query, default_region) or re.sub(r"\D", "", query).lstrip("0")
     return fold(query)[:MAX_TERM]
+
+
+def _whole_national_number(query: str, region: str) -> str | None:
+    """The E.164 digits of a valid number written without ``+`` in ``region``'s national form (its trunk
+    prefix, "8" in Russia, "0" in Germany, understood); None for a ``+`` number or one not whole yet."""
+    if query.lstrip().startswith("+"):
+        return None
+    try:
+        number = phonenumbers.parse(query, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164).removeprefix("+")

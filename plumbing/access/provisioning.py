@@ -22,6 +22,19 @@ class ProvisioningError(ValueError):
     """Unknown roles or channels, or a key for a principal that does not exist."""
 
 
+def check_roles(policy: Policy, roles: Sequence[str], channels: Sequence[str] = ()) -> None:
+    """Refuse roles the policy does not define, or unknown channels, naming the valid ones."""
+    unknown = policy.unknown_roles(roles)
+    if unknown:
+        raise ProvisioningError(
+            f"no such roles: {', '.join(unknown)}; the roles are {', '.join(sorted(policy.roles))}"
+            " (defined in the access policy)"
+        )
+    odd = sorted(set(channels) - {channel.value for channel in Channel})
+    if odd:
+        raise ProvisioningError(f"no such channels: {', '.join(odd)}; use {', '.join(Channel)}")
+
+
 async def provision_key(
     conn: Conn,
     policy: Policy,
@@ -37,12 +50,7 @@ async def provision_key(
 ) -> IssuedKey:
     """Issue a key for ``principal_id``; with ``roles``, first create or update the principal."""
     if roles:
-        unknown = policy.unknown_roles(roles)
-        if unknown:
-            raise ProvisioningError(f"no such roles: {', '.join(unknown)}; see the access policy")
-        odd = sorted(set(channels) - {channel.value for channel in Channel})
-        if odd:
-            raise ProvisioningError(f"no such channels: {', '.join(odd)}; use {', '.join(Channel)}")
+        check_roles(policy, roles, channels)
         await directory.upsert_principal(
             conn, principal_id, kind=kind, roles=list(roles), team=team, channels=list(channels), by=by
         )

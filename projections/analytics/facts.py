@@ -32,6 +32,7 @@ from contracts import (
     parse_event,
     stream_customer,
 )
+from contracts.base import STORED
 from contracts.sales import DealAmountChanged
 from contracts.sales_tasks import TaskAssigned, TaskCancelled, TaskCompleted, TaskCreated, TaskEvent
 from plumbing.eventstore import RecordedEvent, stream_category
@@ -59,7 +60,7 @@ def to_fact(recorded: RecordedEvent) -> Fact | None:
     if stream_category(recorded.stream_id) not in CATEGORIES:
         return None
     try:
-        event = parse_event(recorded.data)
+        event = parse_event(recorded.data, STORED)
     except UnknownEventType:
         return None
     return Fact(recorded.position, event, stream_customer(recorded.stream_id), recorded.metadata)
@@ -117,9 +118,13 @@ def source_of(event: InteractionEvent, metadata: dict[str, Any]) -> str:
 
 
 def agent_of(event: InteractionEvent, metadata: dict[str, Any]) -> str | None:
-    """The staff member behind an interaction: a call's agent, else an ``agent`` the adapter recorded."""
+    """The staff member behind an interaction: a call's agent; else the channel's ``agent_id`` (a widget
+    agent, a till's cashier) qualified by its provider, ``widget:agent-17``, which ``deploy/staff.toml``
+    links to a staff member when reports are read; else an ``agent`` the adapter recorded."""
     if isinstance(event, CallRecorded) and event.agent:
         return event.agent
+    if event.agent_id:
+        return f"{event.provider}:{event.agent_id}"
     value = metadata.get("agent")
     return value if isinstance(value, str) and value else None
 
@@ -145,11 +150,6 @@ def _item(line: PurchaseLine) -> str:
     return line.sku or line.name
 
 
-def _discounted(line: PurchaseLine) -> bool:
-    """A line sold below its list price (quantity x unit price) carries a discount."""
-    return line.total.amount < line.quantity * line.unit_price.amount
-
-
 def sale_of(fact: Fact) -> Sale | None:
     event = fact.event
     if not isinstance(event, PurchaseRecorded | RefundRecorded) or fact.customer_id is None:
@@ -167,7 +167,7 @@ def sale_of(fact: Fact) -> Sale | None:
         source=source_of(event, fact.metadata),
         currency=money.currency,
         amount=money.amount,
-        discounted=isinstance(event, PurchaseRecorded) and any(map(_discounted, event.lines)),
+        discounted=isinstance(event, PurchaseRecorded) and event.discounted,
         items=items,
         item_names={_item(line): line.name for line in event.lines},
     )
@@ -278,14 +278,20 @@ class DealRow:
 
 
 def _enter(deal: DealRow, stage_id: str, position: int, event: DealEvent) -> tuple[Visit, ...]:
-    at = event.occurred_at
+    at = _moved_at(deal, event)
     *earlier, current = deal.visits
-    left = replace(current, left_at=max(at, current.entered_at))
+    left = replace(current, left_at=at)
     return (*earlier, left, Visit(stage_id, at, None, position, event.event_id, event.event_type))
 
 
+def _moved_at(deal: DealRow, event: DealEvent) -> datetime:
+    """When a stage change takes effect: never before the current stage was entered (an event's own clock
+    may be older, as a purchase's order date once was), so no stay is negative."""
+    return max(event.occurred_at, deal.stage_entered_at)
+
+
 def _deal_changes(deal: DealRow, position: int, event: DealEvent) -> dict[str, Any]:
-    at = event.occurred_at
+    at = _moved_at(deal, event)
     if isinstance(event, DealStageMoved):
         return {"visits": _enter(deal, event.to_stage, position, event)}
     if isinstance(event, DealWon):

@@ -25,7 +25,7 @@ from contracts.sales_tasks import TaskCreated, TaskEvent
 from plumbing.eventstore import RecordedEvent
 from plumbing.eventstore.postgres import Conn
 from plumbing.projection import MIGRATIONS as CHECKPOINT_MIGRATIONS
-from projections.analytics import rows
+from projections.analytics import journeys, rows
 from projections.analytics.facts import (
     DealRow,
     Fact,
@@ -299,6 +299,17 @@ async def _traits(conn: Conn, facts: Sequence[Fact], batch: _Batch) -> None:
             await _recompute(conn, versions, [owner, event.restored_id], fact)
 
 
+def _moved(facts: Sequence[Fact]) -> set[UUID]:
+    """The customers whose rows the batch's merges and unmerges moved (both sides of each)."""
+    moved: set[UUID] = set()
+    for fact in facts:
+        if isinstance(fact.event, CustomerAbsorbed) and fact.customer_id is not None:
+            moved |= {fact.customer_id, fact.event.absorbed_id}
+        elif isinstance(fact.event, CustomerUnmerged) and fact.customer_id is not None:
+            moved |= {fact.customer_id, fact.event.restored_id}
+    return moved
+
+
 def _customers(facts: Sequence[Fact]) -> set[UUID]:
     """The customers of a batch: of its customer streams, and those a deal or a task is opened for."""
     ids = {f.customer_id for f in facts if f.customer_id is not None}
@@ -324,3 +335,5 @@ class AnalyticsProjection:
         await _replies(conn, batch.touches)
         await _deals_and_tasks(conn, facts, aliases)
         await _traits(conn, facts, batch)
+        touches, sales = [t.position for t in batch.touches], [s.position for s in batch.sales]
+        await journeys.refresh(conn, touches, sales, _moved(facts))

@@ -37,6 +37,7 @@ from contracts import (
     parse_event,
     stream_customer,
 )
+from contracts.base import STORED
 from contracts.sales_config import PipelinesConfig
 from plumbing.eventstore import NewEvent, RecordedEvent, stream_category
 from plumbing.eventstore.postgres import Conn, append_locked, lock_appends, read_stream
@@ -161,6 +162,6 @@ def _parse(recorded: RecordedEvent) -> Envelope | None:
     if stream_category(recorded.stream_id) not in {"deal", "customer"}:
         return None
     try:
-        return parse_event(recorded.data)
+        return parse_event(recorded.data, STORED)
     except UnknownEventType:
         return None

@@ -4,12 +4,19 @@ The rule (per pipeline, ``auto_close`` in deploy/pipelines.toml): a purchase by 
 their oldest open deal of a pipeline with ``on_purchase``, when the purchase is in the deal's currency
 and its total is at least ``min_amount_ratio`` x the deal's amount. The won amount is what was bought.
 The event id derives from the purchase and the deal, so deciding twice appends once.
+
+When (:func:`closing_time`): a purchase made before the deal opened (its own time, a Shopify order's
+``created_at``, is older than the deal) does not close it; a later one closes it at the time the hub
+received the purchase, never before the deal entered its current stage. The provider's own date is not
+the closing time: an order created yesterday and delivered today would otherwise close a deal opened
+this morning before it opened, give its stage a negative stay, and fall outside the period report.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
@@ -48,15 +55,28 @@ def eligible(
     return sorted(found, key=lambda c: c.opened_position)
 
 
+def closing_time(deal: DealView, purchase: PurchaseRecorded) -> datetime | None:
+    """When ``purchase`` closes ``deal``: None if it was made before the deal opened; otherwise when the
+    hub received it, or when the deal entered its current stage if that is later (no stay is negative).
+
+    Compared to the second: shops date orders in whole seconds, so an order placed in the second the deal
+    opened is not older than it."""
+    if purchase.occurred_at < deal.opened_at.replace(microsecond=0):
+        return None
+    return max(purchase.received_at, deal.stage_entered_at)
+
+
 def close_as_won(deal: DealView, purchase: PurchaseRecorded, pipelines: PipelinesConfig) -> DealWon | None:
-    """The event that closes ``deal`` (as its stream has it now) by ``purchase``; None if it is not open."""
+    """The event that closes ``deal`` (as its stream has it now) by ``purchase``; None if it is not open
+    or the purchase is older than the deal (:func:`closing_time`)."""
     pipeline = pipelines.pipeline(deal.pipeline_id)
-    if deal.status is not DealStatus.OPEN or pipeline is None:
+    closed_at = closing_time(deal, purchase)
+    if deal.status is not DealStatus.OPEN or pipeline is None or closed_at is None:
         return None
     return DealWon(
         **DealWon.type_fields(),
         event_id=derived_event_id(purchase.event_id, f"autoclose:{deal.deal_id}"),
-        occurred_at=purchase.occurred_at,
+        occurred_at=closed_at,
         received_at=purchase.received_at,
         correlation_id=purchase.correlation_id,
         actor=ACTOR,

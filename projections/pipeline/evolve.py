@@ -28,6 +28,7 @@ from contracts import (
     UnknownEventType,
     parse_event,
 )
+from contracts.base import STORED
 from contracts.read.pipeline import DealView, StageVisit
 from plumbing.eventstore import RecordedEvent, stream_category
 
@@ -51,7 +52,7 @@ def to_fact(recorded: RecordedEvent) -> Fact | None:
     if stream_category(recorded.stream_id) not in CATEGORIES:
         return None
     try:
-        event = parse_event(recorded.data)
+        event = parse_event(recorded.data, STORED)
     except UnknownEventType:
         return None
     return Fact(recorded.position, recorded.stream_version, event)
@@ -81,24 +82,33 @@ def _opened(fact: Fact, event: DealOpened) -> DealView:
     )
 
 
-def _enter(deal: DealView, stage_id: str, fact: Fact) -> dict[str, Any]:
-    """Changes that close the current stage visit and open one in ``stage_id``."""
-    at = fact.event.occurred_at
+def _moved_at(deal: DealView, event: DealEvent) -> datetime:
+    """When a stage change takes effect: the event's time, never before the current stage was entered.
+
+    Events come in log order but carry their own clocks (a purchase that closed a deal was once stamped
+    with the shop's order date), so a stay in a stage is never negative and a deal never closes before
+    the stage it closed from began.
+    """
+    return max(event.occurred_at, deal.stage_entered_at)
+
+
+def _enter(deal: DealView, stage_id: str, fact: Fact, at: datetime) -> dict[str, Any]:
+    """Changes that close the current stage visit and open one in ``stage_id`` at ``at``."""
     *earlier, current = deal.stage_history
-    left = current.model_copy(update={"left_at": max(at, current.entered_at)})
+    left = current.model_copy(update={"left_at": at})
     visit = StageVisit(stage_id=stage_id, entered_at=at, entered_position=fact.position)
     return {"stage_id": stage_id, "stage_history": (*earlier, left, visit)}
 
 
 def _changes(deal: DealView, fact: Fact, event: DealEvent) -> dict[str, Any]:
     """What ``event`` changes in ``deal`` (besides version and positions)."""
-    at = event.occurred_at
+    at = _moved_at(deal, event)
     if isinstance(event, DealStageMoved):
-        return _enter(deal, event.to_stage, fact)
+        return _enter(deal, event.to_stage, fact, at)
     if isinstance(event, DealWon):
         money = {"amount": event.amount.amount, "currency": event.amount.currency}
         return {
-            **_enter(deal, event.stage_id, fact),
+            **_enter(deal, event.stage_id, fact, at),
             **money,
             "status": DealStatus.WON,
             "closed_at": at,
@@ -106,14 +116,14 @@ def _changes(deal: DealView, fact: Fact, event: DealEvent) -> dict[str, Any]:
         }
     if isinstance(event, DealLost):
         return {
-            **_enter(deal, event.stage_id, fact),
+            **_enter(deal, event.stage_id, fact, at),
             "status": DealStatus.LOST,
             "closed_at": at,
             "lost_reason": event.reason,
         }
     if isinstance(event, DealReopened):
         return {
-            **_enter(deal, event.stage_id, fact),
+            **_enter(deal, event.stage_id, fact, at),
             "status": DealStatus.OPEN,
             "closed_at": None,
             "lost_reason": None,

@@ -15,15 +15,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+import psycopg
 import structlog
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from psycopg_pool import AsyncConnectionPool
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
 from contracts.read.analytics import Reminder, SegmentMember, SegmentSize
 from contracts.sales_tasks import TaskKind
@@ -46,11 +50,12 @@ from services.api.analytics_answers import (
     SegmentList,
     StaffReport,
 )
+from services.api.analytics_channels import channel_rows
 from services.api.analytics_config import AnalyticsConfig, Segment, load_analytics
 from services.api.analytics_export import Format, answer
 from services.api.analytics_recommend import recommend
 from services.api.analytics_reminders import due
-from services.api.analytics_reports import Group, Period, Window, channel_report, rfm, staff_report
+from services.api.analytics_reports import Group, Period, Window, rfm, staff_report
 from services.api.analytics_segments import MAX_FILTER_LENGTH, FilterError, parse_filter
 from services.api.sales_config import load_rules
 from services.api.sales_deals import Rules
@@ -64,8 +69,42 @@ MEMBER_VIEW = "analytics_member"
 MAX_SPAN_DAYS = 3660
 DEFAULT_SPAN_DAYS = 30
 FormatQuery = Annotated[Format, Query(description="json, or csv for a download")]
-From = Annotated[date | None, Query(alias="from", description="first day (UTC), default 30 days before `to`")]
-To = Annotated[date | None, Query(description="last day (UTC), inclusive; default today")]
+#: The days a report may name: every window, bucket and default span around them stays a valid date.
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)
+
+
+_FAR_YEAR = re.compile(r"^[+-]?\d{5,}-\d{2}-\d{2}$")
+
+
+def _day(value: object) -> date | None:
+    """A query date: empty means the default (None); else a YYYY-MM-DD day from FIRST_DAY to LAST_DAY
+    (a far-future day would overflow the window arithmetic: refused, not a 500)."""
+    if value is None or value == "":
+        return None
+    text = value if isinstance(value, str) else ""
+    try:
+        day = date.fromisoformat(text) if len(text) == 10 else None
+    except ValueError:
+        day = None
+    if day is None and not _FAR_YEAR.match(text):
+        raise PydanticCustomError("date_invalid", "not a day (YYYY-MM-DD)")
+    if day is None or not FIRST_DAY <= day <= LAST_DAY:
+        raise PydanticCustomError(
+            "date_out_of_range",
+            "out of range: days run from {first} to {last}",
+            {"first": FIRST_DAY.isoformat(), "last": LAST_DAY.isoformat()},
+        )
+    return day
+
+
+Day = Annotated[date | None, BeforeValidator(_day)]
+#: A currency code, or None (the default) for no value or an empty one.
+Code = Annotated[
+    Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None,
+    BeforeValidator(lambda value: None if value == "" else value),
+]
+From = Annotated[Day, Query(alias="from", description="first day (UTC), default 30 days before `to`")]
+To = Annotated[Day, Query(description="last day (UTC), inclusive; default today")]
 
 
 def _pool(request: Request) -> AsyncConnectionPool[Conn]:
@@ -94,6 +133,10 @@ async def _segment(conn: Conn, config: AnalyticsConfig, segment_id: str) -> Segm
     if found is None:
         known = ", ".join(s.id for s, _ in await _all_segments(conn, config))
         raise ApiError(404, "segment_not_found", f"no segment {segment_id!r}; segments: {known}")
+    if isinstance(found, saved.Unusable):
+        raise ApiError(
+            409, "segment_unusable", f"segment {segment_id!r} cannot be run: {found.error}; save it again"
+        )
     return found
 
 
@@ -101,9 +144,33 @@ Origin = Literal["config", "api"]
 
 
 async def _all_segments(conn: Conn, config: AnalyticsConfig) -> list[tuple[Segment, Origin]]:
-    """The configured segments, then the saved ones."""
+    """The configured segments, then the saved ones that can be run."""
     found: list[tuple[Segment, Origin]] = [(s, "config") for s in config.segments]
-    return found + [(s, "api") for s in await saved.saved_segments(conn)]
+    return found + [(s, "api") for s in await saved.saved_segments(conn) if isinstance(s, Segment)]
+
+
+async def _size(conn: Conn, segment: Segment | saved.Unusable, origin: Origin, now: datetime) -> SegmentSize:
+    """``segment`` and its size now. One that cannot be run (a stored filter failing today's checks, or
+    one the database cannot evaluate, in its own savepoint) says why in ``error``: one bad segment never
+    fails the listing of the others."""
+    described = SegmentSize(
+        segment_id=segment.id,
+        name=segment.name,
+        description=segment.description,
+        filter=segment.filter,
+        members=None,
+        origin=origin,
+    )
+    if isinstance(segment, saved.Unusable):
+        return described.model_copy(update={"error": segment.error})
+    try:
+        async with conn.transaction():
+            members = await queries.segment_size(conn, segment.tree(), now)
+    except psycopg.errors.DataError as exc:
+        log.warning("analytics_segment_unusable", segment_id=segment.id, sqlstate=exc.sqlstate)
+        problem = f"the filter cannot be run: {exc.diag.message_primary}"
+        return described.model_copy(update={"error": problem})
+    return described.model_copy(update={"members": members})
 
 
 class SegmentBody(BaseModel):
@@ -191,6 +258,10 @@ class Analytics:
         team = self.rules.staff.team_of(staff_id)
         return team.id if team else None
 
+    def staff_of(self, agent: str) -> str | None:
+        """The staff member a channel's agent id is (``channel_ids`` in the staff file), if any."""
+        return self.rules.staff.staff_for_agent(agent)
+
     def stale_after(self, pipeline_id: str, stage_id: str) -> int | None:
         pipeline = self.rules.pipelines.pipeline(pipeline_id)
         stage = pipeline.stage(stage_id) if pipeline else None
@@ -237,8 +308,7 @@ def router(settings: ApiSettings) -> APIRouter:
             if customer_id is not None:
                 served = await _visible_customer(conn, access, customer_id)
                 customers = [c for c in customers if c == served] if customers is not None else [served]
-            facts = await queries.report_facts(conn, window, customers)
-        rows = channel_report(facts.touches, facts.sales, facts.deals, window, group)
+            rows = await channel_rows(conn, window, group, customers)
         return answer("channels", rows, format)
 
     @routes.get("/v1/analytics/staff", response_model=StaffReport, openapi_extra=aggregates)
@@ -250,7 +320,14 @@ def router(settings: ApiSettings) -> APIRouter:
         async with _pool(request).connection() as conn:
             facts = await queries.staff_facts(conn, window)
         rows = staff_report(
-            facts.touches, facts.replies, facts.tasks, facts.deals, window, _now(request), an.team_of
+            facts.touches,
+            facts.replies,
+            facts.tasks,
+            facts.deals,
+            window,
+            _now(request),
+            an.team_of,
+            an.staff_of,
         )
         return answer("staff", rows, format)
 
@@ -276,20 +353,9 @@ def router(settings: ApiSettings) -> APIRouter:
     async def segments(request: Request, format: FormatQuery = "json") -> Response:
         """Segments (configured and saved through the API) and how many customers each has now."""
         now = _now(request)
-        sizes = []
         async with _pool(request).connection() as conn:
-            for s, origin in await _all_segments(conn, an.config):
-                members = await queries.segment_size(conn, s.tree(), now)
-                sizes.append(
-                    SegmentSize(
-                        segment_id=s.id,
-                        name=s.name,
-                        description=s.description,
-                        filter=s.filter,
-                        members=members,
-                        origin=origin,
-                    )
-                )
+            sizes = [await _size(conn, s, "config", now) for s in an.config.segments]
+            sizes += [await _size(conn, s, "api", now) for s in await saved.saved_segments(conn)]
         return answer("segments", sizes, format)
 
     managed = secured(Permission.MANAGE_SEGMENTS)
@@ -458,10 +524,13 @@ def router(settings: ApiSettings) -> APIRouter:
         report: Literal["funnel", "revenue", "staff", "segments"],
         first: From = None,
         to: To = None,
+        currency: Annotated[
+            Code, Query(description="revenue: only this currency (default: every one earned)")
+        ] = None,
     ) -> HTMLResponse:
         """A report as charts (Chart.js), with a link to its CSV."""
-        chart, download = await _chart(request, an, report, first, to)
-        html = pages.page(chart.title, [chart], download)
+        shown = await _chart(request, an, report, first, to, currency)
+        html = pages.page(shown.title, shown.charts, shown.download, shown.note)
         return HTMLResponse(html, headers={"Content-Security-Policy": pages.CSP})
 
     @routes.get("/v1/analytics/static/{name}", openapi_extra=aggregates)
@@ -478,23 +547,36 @@ def router(settings: ApiSettings) -> APIRouter:
     return routes
 
 
+@dataclass(frozen=True)
+class _Page:
+    """What a report page shows: its title, charts, CSV link and a note (no data, say)."""
+
+    title: str
+    charts: list[pages.ChartSpec]
+    download: str
+    note: str | None = None
+
+
 async def _chart(
-    request: Request, an: Analytics, report: str, first: date | None, to: date | None
-) -> tuple[pages.ChartSpec, str]:
-    """The chart of ``report`` and the CSV link of the data behind it."""
-    span = f"from={first.isoformat() if first else ''}&to={to.isoformat() if to else ''}"
+    request: Request, an: Analytics, report: str, first: date | None, to: date | None, currency: str | None
+) -> _Page:
+    """The chart(s) of ``report`` and the CSV link of the data behind them, for the effective period
+    (the link names its dates, so a page opened without any still downloads what it shows)."""
+    period: Period | None = "week" if report == "revenue" else None
+    window = _window(request, first, to, period)
+    last = (window.end - timedelta(days=1)).date()
+    span = f"from={window.start.date().isoformat()}&to={last.isoformat()}"
     async with _pool(request).connection() as conn:
         if report in ("funnel", "revenue"):
-            period: Period | None = "week" if report == "revenue" else None
-            window = _window(request, first, to, period)
-            facts = await queries.report_facts(conn, window)
-            rows = channel_report(facts.touches, facts.sales, facts.deals, window, "channel")
+            rows = await channel_rows(conn, window, "channel")
             link = f"/v1/analytics/channels?format=csv&{span}" + ("&period=week" if period else "")
             if report == "funnel":
-                return pages.funnel_chart(rows), link
-            return pages.revenue_chart(rows, an.config.currency), link
+                chart = pages.funnel_chart(rows)
+                return _Page(chart.title, [chart], link)
+            charts, note = pages.revenue_charts(rows, currency, an.config.currency)
+            title = charts[0].title if len(charts) == 1 else "Revenue by channel (last touch)"
+            return _Page(title, charts, link, note)
         if report == "staff":
-            window = _window(request, first, to)
             facts_s = await queries.staff_facts(conn, window)
             staff = staff_report(
                 facts_s.touches,
@@ -504,12 +586,13 @@ async def _chart(
                 window,
                 _now(request),
                 an.team_of,
+                an.staff_of,
             )
-            return pages.staff_chart(staff), f"/v1/analytics/staff?format=csv&{span}"
-        window = _window(request, first, to)
-        last = (window.end - timedelta(days=1)).date()
+            chart = pages.staff_chart(staff)
+            return _Page(chart.title, [chart], f"/v1/analytics/staff?format=csv&{span}")
         series = {
             s.name: await queries.segment_series(conn, s.tree(), window.start.date(), last)
             for s, _ in await _all_segments(conn, an.config)
         }
-        return pages.segments_chart(series), f"/v1/analytics/segments?format=csv&{span}"
+        chart = pages.segments_chart(series)
+        return _Page(chart.title, [chart], f"/v1/analytics/segments?format=csv&{span}")

@@ -73,6 +73,20 @@ def revenue_chart(rows: Sequence[ChannelRow], currency: str) -> ChartSpec:
     return ChartSpec(f"Revenue by channel ({currency}, last touch)", "line", labels, currency, datasets)
 
 
+def revenue_charts(
+    rows: Sequence[ChannelRow], currency: str | None, default: str
+) -> tuple[list[ChartSpec], str | None]:
+    """One revenue chart per currency earned in the rows (only ``currency`` when one is asked for), and
+    a note when there is none: then one empty chart of ``currency`` (or ``default``) stands in."""
+    present = sorted({code for row in rows for code in row.revenue_last_touch})
+    charts = [revenue_chart(rows, code) for code in present if currency in (None, code)]
+    if charts:
+        return charts, None
+    shown = currency or default
+    note = f"No revenue in {currency} in this period." if currency else "No revenue in this period."
+    return [revenue_chart(rows, shown)], note
+
+
 def staff_chart(rows: Sequence[StaffRow]) -> ChartSpec:
     """Per staff member: median and p90 response time, first response median: three series."""
     people = [row for row in rows if row.staff_id is not None and row.replies > 0]
@@ -101,8 +115,10 @@ def _embedded(charts: Sequence[ChartSpec]) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def page(title: str, charts: Sequence[ChartSpec], download: str) -> str:
-    """The HTML of a report page with one canvas per chart and a link to the report's CSV."""
+def page(title: str, charts: Sequence[ChartSpec], download: str, note: str | None = None) -> str:
+    """The HTML of a report page with one canvas per chart, a link to the report's CSV and ``note`` (say,
+    that the period holds no data, so an empty chart is not mistaken for a broken one)."""
+    remark = f'<p class="note">{html.escape(note)}</p>\n' if note else ""
     canvases = "\n".join(
         f'<figure><canvas id="chart-{n}" aria-label="{html.escape(c.title)}"></canvas></figure>'
         for n, c in enumerate(charts)
@@ -118,7 +134,7 @@ def page(title: str, charts: Sequence[ChartSpec], download: str) -> str:
 <body>
 <h1>{html.escape(title)}</h1>
 <p><a href="{html.escape(download)}">Download as CSV</a></p>
-{canvases}
+{remark}{canvases}
 <script type="application/json" id="report-charts">{_embedded(charts)}</script>
 <script src="/v1/analytics/static/chart.umd.min.js"></script>
 <script src="/v1/analytics/static/report.js"></script>

@@ -345,17 +345,22 @@ def staff_report(
     window: Window,
     now: datetime,
     team_of: Callable[[str], str | None],
+    staff_of: Callable[[str], str | None] = lambda agent: None,
 ) -> list[StaffRow]:
     """One row per staff member, one per team, and a last row for everyone (``staff_id`` and ``team``
-    None; it also counts replies no staff member is named for)."""
+    None; it also counts replies no staff member is named for).
+
+    An interaction's agent (``widget:agent-17``, a call's client name) counts for the staff member
+    ``staff_of`` links it to (``deploy/staff.toml``), else under its own name."""
     staff: dict[str, _Staff] = {}
     everyone = _Staff()
     for touch in touches:
         if touch.agent is not None and window.covers(touch.occurred_at):
-            staff.setdefault(touch.agent, _Staff()).handled += 1
+            staff.setdefault(staff_of(touch.agent) or touch.agent, _Staff()).handled += 1
     for reply in replies:
         if window.covers(reply.replied_at):
-            target = staff.setdefault(reply.agent, _Staff()) if reply.agent else everyone
+            agent = reply.agent
+            target = staff.setdefault(staff_of(agent) or agent, _Staff()) if agent else everyone
             target.replies.append(reply.seconds)
             if reply.first:
                 target.first.append(reply.seconds)

@@ -6,26 +6,48 @@ shadow a configured one, so an id always names one definition.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+
+from pydantic import ValidationError
 
 from plumbing.eventstore.postgres import Conn
 from services.api.analytics_config import Segment
+from services.api.analytics_segments import FilterError, parse_filter
 
 _COLUMNS = "segment_id, name, description, filter"
 
 
-def _segment(row: tuple[str, str, str, str]) -> Segment:
-    return Segment(id=row[0], name=row[1], description=row[2], filter=row[3])
+@dataclass(frozen=True)
+class Unusable:
+    """A stored segment that fails today's checks (saved before they existed, say a number out of
+    range): listed with ``error``, run by no route, deleted like any other."""
+
+    id: str
+    name: str
+    description: str
+    filter: str
+    error: str
 
 
-async def saved_segments(conn: Conn) -> list[Segment]:
+def _segment(row: tuple[str, str, str, str]) -> Segment | Unusable:
+    try:
+        parse_filter(row[3])
+        return Segment(id=row[0], name=row[1], description=row[2], filter=row[3])
+    except FilterError as exc:
+        return Unusable(*row, error=f"filter {row[3]!r}: {exc}")
+    except ValidationError as exc:
+        return Unusable(*row, error="; ".join(str(e["msg"]) for e in exc.errors()))
+
+
+async def saved_segments(conn: Conn) -> list[Segment | Unusable]:
     cur = await conn.execute(
         f"SELECT {_COLUMNS} FROM analytics_saved_segments ORDER BY segment_id"  # noqa: S608 - constant
     )
     return [_segment(row) for row in await cur.fetchall()]
 
 
-async def saved_segment(conn: Conn, segment_id: str) -> Segment | None:
+async def saved_segment(conn: Conn, segment_id: str) -> Segment | Unusable | None:
     cur = await conn.execute(
         f"SELECT {_COLUMNS} FROM analytics_saved_segments WHERE segment_id = %s",  # noqa: S608 - constant
         (segment_id,),

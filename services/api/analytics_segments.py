@@ -29,6 +29,9 @@ from lark.exceptions import LarkError, VisitError
 from psycopg import sql
 
 MAX_FILTER_LENGTH = 1000
+MAX_DIGITS, MAX_DECIMALS = 15, 6
+#: The longest look-back of ``bought_within_days`` / ``contacted_within_days``: a century.
+MAX_DAYS = 36_600
 Op = Literal["=", "!=", "<", "<=", ">", ">="]
 Value = Decimal | str | bool
 
@@ -98,7 +101,7 @@ class _ToTree(Transformer[Token, Node]):
         return str(token)[1:-1].replace('\\"', '"').replace("\\\\", "\\")
 
     def number(self, token: Token) -> Decimal:
-        return Decimal(str(token))
+        return _in_range(str(token))
 
     def true(self) -> bool:
         return True
@@ -120,6 +123,21 @@ class _ToTree(Transformer[Token, Node]):
 
     def not_(self, item: Node) -> Not:
         return Not(item)
+
+
+def _in_range(text: str) -> Decimal:
+    """The number ``text``, when SQL can hold it: less than 10^15 in size and at most 6 decimals (a
+    saved filter is run on every segment listing: it must not overflow there)."""
+    value = Decimal(text)
+    _, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # the grammar reads no NaN or infinity
+    zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    if not value.is_zero() and (value.adjusted() >= MAX_DIGITS or -(exponent + zeros) > MAX_DECIMALS):
+        raise FilterError(
+            f"number {text} is out of range: numbers have at most {MAX_DIGITS} digits before"
+            f" the point and {MAX_DECIMALS} after it"
+        )
+    return Decimal(0) if value.is_zero() else value
 
 
 def parse_filter(text: str) -> Node:
@@ -219,6 +237,12 @@ def _checked_call(node: Call) -> Call:
         raise FilterError(f"unknown function {node.function!r}; functions: {', '.join(sorted(FUNCTIONS))}")
     if tuple(map(_kind_of, node.args)) != kinds:
         raise FilterError(f"{node.function} takes ({', '.join(kinds)})")
+    if node.function.endswith("_within_days"):
+        days = node.args[0]
+        if not (isinstance(days, Decimal) and days == days.to_integral_value() and 0 <= days <= MAX_DAYS):
+            raise FilterError(
+                f"{node.function}({days}): {days} is out of range (a whole number of days, 0 to {MAX_DAYS})"
+            )
     return node
 
 

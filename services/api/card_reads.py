@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, JsonValue
 
 from contracts import AttributeName
+from contracts.base import STORED
 from contracts.read.card_parts import AttributeChange, Profile
 from contracts.read.card_search import query_term
 from contracts.read.customer_card import CustomerCard
@@ -111,10 +112,11 @@ def decode_search_cursor(cursor: str) -> UUID:
 
 
 async def search_page(
-    conn: Conn, access: Access, q: str, cursor: str | None, limit: int
+    conn: Conn, access: Access, q: str, cursor: str | None, limit: int, region: str = "US"
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of the cards whose name, email or phone starts with ``q`` (the caller's rows, by
     customer id), each recorded in the access log, and the cursor of the next page (None: last page).
+    A whole phone number in the national form of ``region`` (the default region) is found too.
 
     403 for a role that may not see what is searched; 422 for a query too short to narrow anything.
     """
@@ -122,7 +124,7 @@ async def search_page(
         await access.record(conn, Outcome.FORBIDDEN, None)
         message = "your role may not see names and contacts, so it may not search by them"
         raise ApiError(403, "search_not_allowed", message)
-    prefix = query_term(q)
+    prefix = query_term(q, region)
     if len(prefix) < MIN_QUERY:
         raise ApiError(422, "query_too_short", f"give at least {MIN_QUERY} letters or digits to search by")
     try:
@@ -174,7 +176,8 @@ def router() -> APIRouter:
                 await _record_miss(conn, access, customer_id)
                 raise ApiError(404, "customer_not_found", f"no customer {customer_id}")
             await access.record(conn, Outcome.OK, customer_id, UUID(card["customer_id"]))
-        stored = CustomerCard.model_validate(card)  # a card folded before attributes existed has none
+        # A card folded before attributes existed has none; one the hub wrote passed the edge checks.
+        stored = CustomerCard.model_validate(card, context=STORED)
         return AttributeHistory(
             customer_id=stored.customer_id,
             attribute=name,

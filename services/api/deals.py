@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts import DealEvent, Money, NoteAdded, deal_stream, derived_event_id, note_stream
+from contracts.interactions import CurrencyCode
 from plumbing.access.fastapi import Access, AccessDep, guarded_router, secured
 from plumbing.access.policy import Permission, RowResource
 from plumbing.eventstore import NO_STREAM, AppendResult, ExpectedVersion, NewEvent
@@ -44,7 +45,7 @@ from services.api.sales_scope import StaffScope
 from services.api.sales_streams import require_customer, require_deal, subject_customer
 
 Amount = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4, description="exact; send a string")]
-Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217")]
+Currency = Annotated[CurrencyCode, Field(description="ISO 4217")]
 Version = Annotated[int, Field(ge=0, description="the deal's version the command was decided against")]
 Text = Annotated[str, Field(min_length=1, max_length=300)]
 

@@ -10,6 +10,7 @@ from typing import TypeVar
 from uuid import UUID
 
 from contracts import DealEvent, Envelope, customer_stream, deal_stream, parse_event
+from contracts.base import STORED
 from contracts.sales_tasks import QueueEvent, TaskEvent, queue_stream, task_stream
 from plumbing.eventstore.postgres import Conn, read_stream
 from services.api.sales_assign import TeamQueue, fold_queue
@@ -36,7 +37,7 @@ async def _history(conn: Conn, stream_id: str, kind: type[E]) -> list[tuple[int,
     """The stream's events of ``kind`` with their stream versions, oldest first (what folds take)."""
     history: list[tuple[int, E]] = []
     for recorded in await read_stream(conn, stream_id):
-        event = parse_event(recorded.data)
+        event = parse_event(recorded.data, STORED)
         if isinstance(event, kind):
             history.append((recorded.stream_version, event))
     return history

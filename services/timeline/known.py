@@ -65,7 +65,13 @@ class KnownIdentities:
 
     def resolve(self, event: InteractionEvent, rules: IdentityRules) -> Resolution:
         """Decide ``event`` on the facts as they stand after the events before it."""
-        identities = event.sender.identities
+        return self.resolve_identities(event.sender.identities, event.event_id, rules)
+
+    def resolve_identities(
+        self, identities: Sequence[Identity], cause_id: UUID, rules: IdentityRules
+    ) -> Resolution:
+        """:meth:`resolve` for identities that did not come with an interaction (``hub import customers``
+        rows); ``cause_id`` is the id a new customer's id is derived from."""
         known = self._known_customer(identities, rules)
         if known is not None:
             return known
@@ -75,7 +81,7 @@ class KnownIdentities:
             identities,
             mine,
             {customer: self.seniority[customer] for customer in candidates if customer in self.seniority},
-            derived_event_id(event.event_id, "customer"),
+            derived_event_id(cause_id, "customer"),
             rules,
             separated=[pair for pair in self.separated if pair <= candidates],
             holdings=None

@@ -205,7 +205,7 @@ class _Writes:
         return appended
 
 
-async def _known(conn: Conn, keys: Sequence[str], rules: IdentityRules) -> KnownIdentities:
+async def read_known(conn: Conn, keys: Sequence[str], rules: IdentityRules) -> KnownIdentities:
     """The identity facts of a batch: the owners of its identities, and about those customers their
     first positions, separations and (when the rules limit anything per customer) person identities."""
     owned = await owners(conn, keys)
@@ -222,7 +222,7 @@ async def _known(conn: Conn, keys: Sequence[str], rules: IdentityRules) -> Known
 class _BatchRecorder:
     """Records a batch inside one locked transaction in a few statements, however many events.
 
-    The batch's duplicates and every identity fact its events need are read once (:func:`_known`).
+    The batch's duplicates and every identity fact its events need are read once (:func:`read_known`).
     Each event is then decided in memory, in order, on those facts as the events before it changed them
     (:class:`KnownIdentities`), and everything is written at the end: one multi-stream append, the index
     changes in order. The outcome is the one recording the same events one at a time gives.
@@ -239,9 +239,8 @@ class _BatchRecorder:
             if event.event_id not in stored:
                 fresh.setdefault(event.event_id, event)
         keys = sorted({identity.key for event in fresh.values() for identity in event.sender.identities})
-        known = (
-            await _known(self.conn, keys, self.rules) if fresh else KnownIdentities.read({}, {}, set(), None)
-        )
+        nothing = KnownIdentities.read({}, {}, set(), None)
+        known = await read_known(self.conn, keys, self.rules) if fresh else nothing
         writes = _Writes()
         decided: dict[UUID, tuple[Resolution, int]] = {}
         for event_id, event in fresh.items():

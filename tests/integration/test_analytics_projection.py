@@ -64,6 +64,8 @@ TABLES = (
     "analytics_responses",
     "analytics_aliases",
     "analytics_traits",
+    "analytics_first_touches",
+    "analytics_touch_days",
 )
 
 

@@ -430,6 +430,25 @@ async def test_search_by_name_email_and_phone_prefix_pages_through_every_match_o
     assert agent["items"] == []  # they chatted; this agent's channel is email
 
 
+async def test_a_phone_typed_in_the_national_form_of_the_default_region_finds_its_customer(
+    database: str, pool: AsyncConnectionPool[Conn], api_keys: KeyIssuer, blob_dir: Path
+) -> None:
+    tag = new_tag()
+    local = f"{int(uuid.uuid4()) % 10**7:07d}"  # a Moscow mobile of this test's own
+    moscow = normalise_identity(IdentityKind.PHONE, f"+7916{local}")
+    event = ChatMessageReceived(
+        **_common(f"{tag}-ru", 1, "widget"), sender=Sender(identities=(moscow,)), conversation_id="c"
+    )
+    customer = (await record_interaction(pool, event)).customer_id
+    rep = bearer(api_keys.issue(roles=["sales_rep"], principal_id="alice", team="north"))
+    typed = f"8 (916) {local[:3]}-{local[3:5]}-{local[5:]}"
+    async with api_client(database, blob_dir=blob_dir, default_region="RU") as client:
+        await project(pool)
+        found = await _ok(await client.get("/v1/customers", params={"q": typed}, headers=rep))
+
+    assert [item["customer_id"] for item in found["items"]] == [str(customer)]
+
+
 async def test_the_timeline_filters_by_channel_and_type_with_pagination(
     database: str, pool: AsyncConnectionPool[Conn], api_keys: KeyIssuer, blob_dir: Path
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -44,9 +45,10 @@ class Shop:
         assert answer.status_code == 201, answer.text
         return str(answer.json()["deal_id"])
 
-    async def buy(self, total: str, currency: str = "EUR") -> None:
+    async def buy(self, total: str, currency: str = "EUR", created_at: datetime | None = None) -> None:
         self.orders += 1
-        buyer = await record_purchase(self.dsn, self.person, 7_000_000 + self.orders, total, currency)
+        order_id = 7_000_000 + self.orders
+        buyer = await record_purchase(self.dsn, self.person, order_id, total, currency, created_at)
         assert buyer == self.customer
 
     async def deal(self, deal_id: str) -> dict[str, Any]:
@@ -76,6 +78,31 @@ async def test_a_shop_order_closes_the_customers_open_deal_as_won(shop: Shop) ->
     view = await shop.deal(deal)
     assert (view["status"], view["stage_id"], view["amount"]) == ("won", "won", "180.00")
     assert view["won_order_id"] is not None
+
+
+async def test_an_order_placed_before_the_deal_opened_leaves_it_open_and_a_later_one_closes_it_when_received(
+    shop: Shop,
+) -> None:
+    deal = await shop.open(amount="100.00")
+    opened_at = datetime.fromisoformat((await shop.deal(deal))["opened_at"])
+
+    await shop.buy("100.00", created_at=opened_at - timedelta(days=1))  # delivered late, made yesterday
+    await run_autoclose(shop.dsn)
+    still_open = await shop.deal(deal)
+    before = datetime.now(UTC)
+    await shop.buy("100.00")  # made and delivered now
+    after = datetime.now(UTC)
+    await run_autoclose(shop.dsn)
+    won = await shop.deal(deal)
+
+    assert still_open["status"] == "open"
+    assert won["status"] == "won"
+    assert before <= datetime.fromisoformat(won["closed_at"]) <= after  # when the hub received it
+    assert all(
+        datetime.fromisoformat(v["left_at"]) >= datetime.fromisoformat(v["entered_at"])
+        for v in won["stage_history"]
+        if v["left_at"] is not None
+    )
 
 
 async def test_an_order_in_another_currency_too_small_or_for_a_pipeline_without_the_rule_closes_nothing(

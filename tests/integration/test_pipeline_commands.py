@@ -136,8 +136,15 @@ async def test_an_invalid_deal_is_refused_with_422_saying_what_is_wrong_and_noth
 
 @pytest.mark.parametrize(
     "body",
-    [{"amount": "-1"}, {"amount": "1.00001"}, {"currency": "euro"}, {"colour": "red"}, {"title": ""}],
-    ids=["negative", "five-decimals", "bad-currency", "unknown-field", "empty-title"],
+    [
+        {"amount": "-1"},
+        {"amount": "1.00001"},
+        {"currency": "euro"},
+        {"currency": "XBT"},
+        {"colour": "red"},
+        {"title": ""},
+    ],
+    ids=["negative", "five-decimals", "bad-currency", "not-iso-4217", "unknown-field", "empty-title"],
 )
 async def test_malformed_input_is_refused_with_422_before_any_decision(
     client: httpx.AsyncClient, world: World, body: dict[str, Any]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -242,6 +243,29 @@ async def test_a_read_waits_for_min_position_and_says_so_when_the_projection_lag
 
     assert lagging.status_code == 503 and lagging.json()["error"]["code"] == "not_caught_up"
     assert caught_up.status_code == 200
+
+
+async def test_a_min_position_beyond_the_log_answers_422_at_once_not_503_after_the_wait(sales: Sales) -> None:
+    answer = await sales.command("/v1/deals", open_body(sales.customers[0], owner_id="alice"), status=201)
+    await project_pipeline(sales.dsn)
+    with psycopg.connect(sales.dsn) as conn:
+        head = conn.execute("SELECT max(position) FROM events").fetchone()
+    assert head is not None and head[0] >= answer["position"]
+    headers = sales.staff.headers("boss")
+
+    for path in (f"/v1/deals/{answer['deal_id']}", "/v1/pipelines/retail"):
+        started = asyncio.get_running_loop().time()
+        beyond = await sales.client.get(
+            path, params={"min_position": head[0] + 1, "wait_ms": 5_000}, headers=headers
+        )
+        waited = asyncio.get_running_loop().time() - started
+
+        assert beyond.status_code == 422, beyond.text
+        error = beyond.json()["error"]
+        assert error["code"] == "position_beyond_log" and f"last position {head[0]}" in error["message"]
+        assert waited < 2.5, waited  # answered at once, not after wait_ms
+        at_head = await sales.client.get(path, params={"min_position": head[0]}, headers=headers)
+        assert at_head.status_code == 200, at_head.text
 
 
 async def _rows(dsn: str) -> list[tuple[Any, ...]]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,10 @@ from typer.testing import CliRunner
 from hub.cli import app
 from hub.replay_projections import SPECS
 from plumbing.blobs import FileBlobStore
+from plumbing.eventstore.model import RecordedEvent
 from plumbing.eventstore.postgres import Conn
 from plumbing.projection import apply_next_batch, checkpoint
-from plumbing.rebuild import Progress, rebuild
+from plumbing.rebuild import Progress, RebuildRunning, rebuild
 from projections.customer_card.store import CustomerCardProjection
 from projections.pipeline.store import PipelineProjection
 from services.timeline.store import record_interaction
@@ -134,6 +135,41 @@ async def test_a_broken_live_row_is_named_and_a_switch_replaces_it_atomically(sc
     await scenario.command(f"/v1/deals/{broken}/stage", {"expected_version": 0, "stage_id": "offer"})
     await scenario.project_live()  # the live projection carries on in the switched-in tables
     assert (await rebuild(scenario.dsn, SPECS["pipeline"])).identical
+
+
+class _Paused:
+    """The pipeline projection, pausing at its first batch until ``go`` is set (``paused`` says it is)."""
+
+    def __init__(self, paused: asyncio.Event, go: asyncio.Event) -> None:
+        self.inner = PipelineProjection()
+        self.name = self.inner.name
+        self.paused, self.go = paused, go
+
+    async def apply(self, conn: Conn, events: Sequence[RecordedEvent]) -> None:
+        self.paused.set()
+        await self.go.wait()
+        await self.inner.apply(conn, events)
+
+
+async def test_a_second_rebuild_of_a_projection_is_refused_while_one_runs_and_spares_its_shadow(
+    scenario: Scenario,
+) -> None:
+    paused, go = asyncio.Event(), asyncio.Event()
+    spec = replace(SPECS["pipeline"], make=lambda: _Paused(paused, go))
+    first = asyncio.create_task(rebuild(scenario.dsn, spec, batch_size=4))
+    await asyncio.wait_for(paused.wait(), timeout=60)  # the first holds its shadow, mid-rebuild
+
+    with pytest.raises(RebuildRunning, match=r"rebuild of pipeline is already running .*backend \d+"):
+        await rebuild(scenario.dsn, SPECS["pipeline"])
+    cli = await asyncio.to_thread(
+        CliRunner().invoke, app, ["replay", "rebuild", "pipeline"], env={"HUB_PG_DSN": scenario.dsn}
+    )
+    go.set()
+    report = await asyncio.wait_for(first, timeout=120)
+
+    assert cli.exit_code == 2 and "a rebuild of pipeline is already running" in cli.output, cli.output
+    assert report.identical and report.events > 0, [r.describe() for t in report.tables for r in t.rows]
+    assert (await rebuild(scenario.dsn, SPECS["pipeline"])).identical  # the lock went with the first
 
 
 async def test_the_cli_reports_the_difference_and_exits_1(scenario: Scenario) -> None:

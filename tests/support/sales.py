@@ -103,10 +103,18 @@ async def project_pipeline(dsn: str, batch_size: int = 500) -> None:
 
 
 async def record_purchase(
-    dsn: str, person: samples.SamplePerson, order_id: int, total: str, currency: str
+    dsn: str,
+    person: samples.SamplePerson,
+    order_id: int,
+    total: str,
+    currency: str,
+    created_at: datetime | None = None,
 ) -> UUID:
-    """A paid Shopify order of ``person`` for ``total``, recorded by the timeline writer; its customer."""
-    raw = samples.shopify_order(person, order_id, [("SKU-1", "Corner sofa", 1, total)], currency)
+    """A paid Shopify order of ``person`` for ``total`` (dated ``created_at``, default now), recorded by the
+    timeline writer now; its customer."""
+    raw = samples.shopify_order(
+        person, order_id, [("SKU-1", "Corner sofa", 1, total)], currency, created_at=created_at
+    )
     (event,) = shopify.translate(
         raw, received_at=datetime.now(UTC), correlation_id=f"order-{order_id}", default_region="US"
     )

@@ -426,13 +426,22 @@ class Ingress:
         return sum(ends.values())
 
 
+SettingsFor = Callable[[LocalSecrets, str, Topics, Path], IngressSettings]
+
+
 @asynccontextmanager
-async def running_ingress(bootstrap: str, blob_dir: Path) -> AsyncIterator[Ingress]:
-    """The ingress with its Kafka lifespan running, publishing to a topic made for it."""
-    secrets = LocalSecrets.generate()
+async def running_ingress(
+    bootstrap: str,
+    blob_dir: Path,
+    secrets: LocalSecrets | None = None,
+    settings_for: SettingsFor = ingress_settings,
+) -> AsyncIterator[Ingress]:
+    """The ingress with its Kafka lifespan running, publishing to a topic made for it; its carriers sign
+    with ``secrets`` (fresh ones by default), which ``settings_for`` gives the ingress."""
+    secrets = secrets or LocalSecrets.generate()
     topics = fresh_topics()
     await ensure_topics(bootstrap, [TopicSpec(topics.interactions)])
-    settings = ingress_settings(secrets, bootstrap, topics, blob_dir)
+    settings = settings_for(secrets, bootstrap, topics, blob_dir)
     app = build_app(settings)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()

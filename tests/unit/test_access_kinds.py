@@ -224,6 +224,7 @@ UNMARKED_TEXT = {
     "CustomerCard.recent_purchases[].lines[].name",
     "CustomerCard.recent_purchases[].lines[].total.currency",
     "CustomerCard.recent_purchases[].lines[].unit_price.currency",
+    "CustomerCard.recent_purchases[].lines[].discount.currency",
     "CustomerCard.recent_purchases[].payments[].method",
     "CustomerCard.recent_purchases[].payments[].status",
     "CustomerCard.recent_purchases[].payments[].amount.currency",

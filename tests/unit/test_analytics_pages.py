@@ -11,7 +11,7 @@ from contracts.read.analytics import ChannelRow, SegmentMember, SegmentPoint
 from plumbing.access.kinds import kinds_of_field
 from plumbing.access.policy import Permission, load_policy
 from services.api.analytics_export import to_csv
-from services.api.analytics_pages import funnel_chart, page, revenue_chart, segments_chart
+from services.api.analytics_pages import funnel_chart, page, revenue_chart, revenue_charts, segments_chart
 
 pytestmark = pytest.mark.unit
 
@@ -51,6 +51,26 @@ def test_charts_have_one_series_per_stage_channel_or_segment() -> None:
         ("A", [2.0, 0.0]),
         ("B", [0.0, 1.0]),
     ]
+
+
+def test_revenue_gets_a_chart_per_currency_earned_and_a_note_when_there_is_none() -> None:
+    w1 = date(2026, 3, 2)
+    rows = [row(w1, "chat", {"EUR": Decimal(5)}), row(w1, "email", {"USD": Decimal(9)})]
+    charts, note = revenue_charts(rows, None, "EUR")
+    assert [(c.y_label, [s.label for s in c.datasets]) for c in charts] == [
+        ("EUR", ["chat"]),
+        ("USD", ["email"]),
+    ]
+    assert note is None
+    dollars, _ = revenue_charts(rows, "USD", "EUR")
+    assert [c.y_label for c in dollars] == ["USD"]
+    yen, note = revenue_charts(rows, "JPY", "EUR")
+    assert [(c.y_label, c.datasets) for c in yen] == [
+        ("JPY", [])
+    ] and note == "No revenue in JPY in this period."
+    none, note = revenue_charts([row(w1, "chat", {})], None, "EUR")
+    assert [c.y_label for c in none] == ["EUR"] and note == "No revenue in this period."
+    assert '<p class="note">No revenue in this period.</p>' in page("t", none, "/x", note)
 
 
 def test_hostile_text_in_report_data_stays_data() -> None:

@@ -57,6 +57,31 @@ def test_refuses_anything_outside_the_language_with_a_reason(text: str, reason: 
         parse_filter(text)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "bought_within_days(99999999999)",
+        "contacted_within_days(-1)",
+        "bought_within_days(1.5)",
+        "purchase_count > 1e200000",
+        "lifetime_value.EUR > 1e-20000",
+        "inbound.chat >= 1000000000000000",
+        "lifetime_value.EUR > 0.0000001",
+    ],
+)
+def test_a_number_the_database_cannot_hold_is_refused_as_out_of_range(text: str) -> None:
+    with pytest.raises(FilterError, match="out of range"):
+        parse_filter(text)
+
+
+def test_numbers_within_range_still_parse() -> None:
+    assert parse_filter("lifetime_value.EUR > 999999999999999.123456") == Compare(
+        "lifetime_value.EUR", ">", Decimal("999999999999999.123456")
+    )
+    assert parse_filter("bought_within_days(36600)") == Call("bought_within_days", (Decimal(36600),))
+    assert parse_filter("purchase_count > 0e-99999") == Compare("purchase_count", ">", Decimal(0))
+
+
 def test_values_become_parameters_never_sql_text() -> None:
     hostile = "x'); DROP TABLE customer_cards; --"
     condition, params = filter_sql(parse_filter(f'car_brand = "{hostile}"'), sql.Placeholder("now"))

@@ -450,3 +450,30 @@ def test_a_card_is_found_by_folded_names_words_emails_and_phone_digits() -> None
     assert not any(term.startswith(query_term("bob")) for term in terms)
     merged_away = card.model_copy(update={"merged_into": uuid4()})
     assert search_terms(merged_away) == set()
+
+
+@pytest.mark.parametrize(
+    ("typed", "region"),
+    [
+        ("8 (916) 123-45-67", "RU"),
+        ("8-916-123-45-67", "RU"),
+        ("+7 916 123-45-67", "RU"),
+        ("+7 916 123", "US"),
+    ],
+)
+def test_a_phone_typed_in_its_national_form_finds_the_card_in_the_default_region(
+    typed: str, region: str
+) -> None:
+    moscow = normalise_identity(IdentityKind.PHONE, "+79161234567")
+    linked = IdentityLinked(
+        **_envelope(2), customer_id=CUSTOMER, identity=moscow, rule="test", evidence_event_id=uuid4()
+    )
+    card = _fold([_chat(1), linked])
+
+    terms = search_terms(card)
+
+    assert any(term.startswith(query_term(typed, region)) for term in terms)
+
+
+def test_a_national_form_is_read_in_the_default_region_only() -> None:
+    assert query_term("8 (916) 123-45-67", "US") == "89161234567"  # not a US number: its digits, as typed

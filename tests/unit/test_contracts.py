@@ -30,6 +30,7 @@ from contracts import (
     normalise_identity,
     parse_event,
 )
+from contracts.base import STORED
 
 pytestmark = pytest.mark.unit
 
@@ -342,3 +343,56 @@ def test_a_purchase_with_lines_in_two_currencies_is_rejected() -> None:
     ]
     with pytest.raises(ValidationError, match="one currency"):
         PurchaseRecorded.model_validate(data)
+
+
+@pytest.mark.parametrize("code", ["XBT", "ABC", "RUR"])
+def test_a_currency_iso_4217_does_not_list_is_refused_naming_the_code(code: str) -> None:
+    with pytest.raises(ValidationError, match=f"currency {code} is not an ISO 4217 code"):
+        Money(amount=Decimal("1"), currency=code)
+
+
+def test_an_event_the_hub_stored_keeps_the_currency_it_was_stored_with() -> None:
+    stored = json.loads(_purchase("5").model_dump_json().replace('"USD"', '"XBT"'))
+
+    parsed = parse_event(stored, STORED)
+
+    assert isinstance(parsed, PurchaseRecorded) and parsed.total.currency == "XBT"
+    with pytest.raises(ValidationError, match="ISO 4217"):
+        parse_event(stored)
+
+
+def test_a_purchase_stored_before_discounts_and_agents_existed_still_parses_as_undiscounted() -> None:
+    stored = json.loads(_purchase("5").model_dump_json())
+    for added in ("discount", "discount_codes", "agent_id"):
+        del stored[added]
+    del stored["lines"][0]["discount"]
+
+    parsed = parse_event(stored)
+
+    assert isinstance(parsed, PurchaseRecorded)
+    assert (parsed.discount, parsed.discount_codes, parsed.agent_id, parsed.discounted) == (
+        None,
+        (),
+        None,
+        False,
+    )
+
+
+def test_a_purchase_counts_as_discounted_by_its_discount_its_codes_or_a_line_below_list_price() -> None:
+    plain = _purchase("10")
+    usd = Money(amount=Decimal("2"), currency="USD")
+    line = plain.lines[0]
+
+    assert not plain.discounted
+    assert not plain.model_copy(update={"discount": Money(amount=Decimal(0), currency="USD")}).discounted
+    assert plain.model_copy(update={"discount": usd}).discounted
+    assert plain.model_copy(update={"discount_codes": ("SPRING10",)}).discounted
+    assert plain.model_copy(update={"lines": (line.model_copy(update={"discount": usd}),)}).discounted
+
+
+def test_a_purchase_discount_is_in_the_order_currency_and_never_negative() -> None:
+    data = _purchase("10").model_dump()
+    with pytest.raises(ValidationError, match="currency of the total"):
+        PurchaseRecorded.model_validate({**data, "discount": {"amount": "1", "currency": "EUR"}})
+    with pytest.raises(ValidationError, match="must not be negative"):
+        PurchaseRecorded.model_validate({**data, "discount": {"amount": "-1", "currency": "USD"}})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -106,3 +106,47 @@ def test_closing_records_what_was_bought_and_which_order_with_an_id_derived_from
 @pytest.mark.parametrize("status", [DealStatus.WON, DealStatus.LOST])
 def test_a_deal_someone_already_closed_is_left_as_it_is(status: DealStatus) -> None:
     assert close_as_won(_deal(status), _purchase("100"), PIPELINES) is None
+
+
+def _bought(created: datetime, received: datetime) -> PurchaseRecorded:
+    """A purchase the shop says was made at ``created`` and the hub received at ``received``."""
+    return _purchase("100").model_copy(update={"occurred_at": created, "received_at": received})
+
+
+def test_a_purchase_made_before_the_deal_opened_does_not_close_it() -> None:
+    opened_today = _deal()  # opened at AT
+    yesterdays_order = _bought(AT - timedelta(days=1), AT + timedelta(minutes=5))
+
+    assert close_as_won(opened_today, yesterdays_order, PIPELINES) is None
+
+
+def test_a_later_purchase_closes_the_deal_when_the_hub_received_it_not_at_the_shops_date() -> None:
+    deal = _deal()
+    order = _bought(AT + timedelta(hours=1), AT + timedelta(hours=3))
+
+    won = close_as_won(deal, order, PIPELINES)
+
+    assert won is not None
+    assert won.occurred_at == AT + timedelta(hours=3)
+
+
+def test_a_purchase_received_before_the_deal_entered_its_stage_closes_it_without_a_negative_stay() -> None:
+    moved_later = _deal().model_copy(
+        update={
+            "stage_history": (
+                StageVisit(stage_id="offer", entered_at=AT + timedelta(hours=2), entered_position=3),
+            )
+        }
+    )
+    order = _bought(AT + timedelta(minutes=10), AT + timedelta(hours=1))
+
+    won = close_as_won(moved_later, order, PIPELINES)
+
+    assert won is not None
+    assert won.occurred_at == AT + timedelta(hours=2)
+
+
+def test_an_order_dated_in_the_second_the_deal_opened_counts_as_after_it() -> None:
+    deal = _deal().model_copy(update={"opened_at": AT + timedelta(microseconds=700_000)})
+
+    assert close_as_won(deal, _bought(AT, AT + timedelta(seconds=1)), PIPELINES) is not None

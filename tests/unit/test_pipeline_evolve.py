@@ -229,3 +229,21 @@ def test_the_forecast_of_a_past_moment_weighs_the_deals_as_they_stood_then() -> 
 
     assert before_move.forecast == {"EUR": Decimal("100.0000")}  # 1000.00 x 0.10 in lead
     assert after_move.forecast == {"EUR": Decimal("600.0000")}  # 1000.00 x 0.60 in offer
+
+
+def test_a_win_stamped_before_its_stage_began_closes_when_the_stage_began_so_no_stay_is_negative() -> None:
+    log = Log()
+    deal = log.open(T0)
+    log.move(deal, T0 + timedelta(days=2), "offer")
+    money = Money(amount=Decimal("100.00"), currency="EUR")
+    # As a purchase once stamped it: the shop's order date, a month before the deal even opened.
+    log.add(DealWon, deal, T0 - timedelta(days=30), from_stage="offer", stage_id="won", amount=money)
+
+    view = log.deals()[deal]
+
+    assert view.closed_at == T0 + timedelta(days=2)
+    assert all(s.seconds >= 0 for s in time_in_stages(view, T0 + timedelta(days=3)))
+    assert [(v.stage_id, v.entered_at, v.left_at) for v in view.stage_history][-2:] == [
+        ("offer", T0 + timedelta(days=2), T0 + timedelta(days=2)),
+        ("won", T0 + timedelta(days=2), None),
+    ]

@@ -384,6 +384,18 @@ def test_widget_reply_by_an_agent_is_outbound_to_the_visitor() -> None:
     assert_round_trips(event)
 
 
+def test_widget_reply_carries_the_agent_who_wrote_it_and_a_visitor_message_none() -> None:
+    [reply] = chat_widget.translate(as_json(WIDGET_REPLY), **CONTEXT)
+    anonymous = {**WIDGET_REPLY, "author": {"type": "agent"}}
+    visitor = {**WIDGET_REPLY, "author": {"type": "visitor", "agent_id": "agent-17"}}
+
+    assert reply.agent_id == "agent-17"
+    assert [chat_widget.translate(as_json(p), **CONTEXT)[0].agent_id for p in (anonymous, visitor)] == [
+        None,
+        None,
+    ]
+
+
 @pytest.mark.parametrize(
     "author", [None, {"type": "visitor"}], ids=["no author (every payload before it)", "visitor"]
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from functools import partial
 from typing import TypedDict
 
 import pytest
@@ -312,6 +313,28 @@ def test_till_receipt_becomes_a_purchase_with_discounted_lines_loyalty_card_and_
         plain(IdentityKind.PHONE, PERSON.phone),
     )
     assert event.summary == "Till receipt R-0001 (store store-042): 1 x Blue jacket, 2 x Scarf, 3 x Socks"
+
+
+def test_till_receipt_carries_its_discounts_codes_and_cashier() -> None:
+    raw = json.loads(pv.till_receipt(PERSON, "R-0003", ITEMS, tax="12.00"))
+    raw["discount_codes"] = ["STAFF15"]
+
+    [event] = till.translate(json.dumps(raw).encode(), **CONTEXT)
+
+    usd = partial(Money, currency="USD")
+    assert [line.discount for line in event.lines] == [usd(amount=Decimal(a)) for a in ("13.00", "0", "1.50")]
+    assert (event.discount, event.discount_codes) == (usd(amount=Decimal("14.50")), ("STAFF15",))
+    assert event.agent_id == "cashier-17"
+    assert event.discounted
+
+
+def test_till_receipt_without_discounts_is_not_discounted() -> None:
+    raw = pv.till_receipt(PERSON, "R-0004", [pv.TillItem("SCF-RED", "Scarf", 2, "19.95")])
+
+    [event] = till.translate(raw, **CONTEXT)
+
+    assert event.discount == Money(amount=Decimal(0), currency="USD")
+    assert not event.discounted
 
 
 def _receipt(**changes: object) -> dict[str, object]:

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from functools import partial
 from typing import TypedDict
 
 import pytest
@@ -563,6 +564,37 @@ def shopify_literal(**changes: object) -> dict[str, object]:
     return order
 
 
+def _discounted_shopify_order() -> dict[str, object]:
+    """The POS literal with a 10% code on its first line, as Shopify reports a discount."""
+    order = shopify_literal(
+        total_discounts="19.90",
+        discount_codes=[{"code": "SPRING10", "amount": "19.90", "type": "percentage"}],
+    )
+    items: list[dict[str, object]] = order["line_items"]  # type: ignore[assignment]
+    items[0]["discount_allocations"] = [{"amount": "19.90", "discount_application_index": 0}]
+    items[1]["discount_allocations"] = []
+    return order
+
+
+def test_shopify_discounts_are_carried_so_the_order_counts_as_discounted() -> None:
+    [event] = translate_shopify(as_json(_discounted_shopify_order()), **CONTEXT)
+
+    cad = partial(Money, currency="CAD")
+    assert (event.discount, event.discount_codes) == (cad(amount=Decimal("19.90")), ("SPRING10",))
+    assert [(line.total, line.discount) for line in event.lines] == [
+        (cad(amount=Decimal("179.10")), cad(amount=Decimal("19.90"))),
+        (cad(amount=Decimal("398.00")), cad(amount=Decimal(0))),
+    ]
+    assert event.discounted
+
+
+def test_a_shopify_order_without_discount_fields_is_not_discounted_and_says_nothing_of_it() -> None:
+    [event] = translate_shopify(SHOPIFY_POS_LITERAL, **CONTEXT)
+
+    assert (event.discount, event.discount_codes, event.lines[0].discount) == (None, (), None)
+    assert not event.discounted
+
+
 def test_shopify_guest_order_without_a_customer_is_attributed_by_its_email() -> None:
     [event] = translate_shopify(as_json(shopify_literal(customer=None, email="Guest@Example.com")), **CONTEXT)
     assert event.sender.identities == (
@@ -648,3 +680,8 @@ def test_the_same_payload_translated_twice_gets_the_same_event_ids(
     assert [e.event_id for e in first] == [e.event_id for e in second]
     assert [e.event_id for e in first] == [event_id_for(provider, e.provider_message_id) for e in first]
     assert all(e.provider == provider for e in first)
+
+
+def test_a_shopify_order_in_a_currency_iso_4217_does_not_list_is_refused_naming_the_code() -> None:
+    with pytest.raises(InvalidPayload, match="currency XBT is not an ISO 4217 code"):
+        translate_shopify(as_json(shopify_literal(currency="XBT")), **CONTEXT)

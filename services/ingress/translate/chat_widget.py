@@ -13,8 +13,8 @@ by the visitor, so a malformed one is dropped; ``visitor_id`` always identifies 
 
 ``author`` says who wrote the message. Absent (as in every payload before it existed) or ``visitor``:
 the visitor wrote it, an inbound interaction. ``agent``: one of our agents replied in the widget, an
-**outbound** interaction to the visitor; ``agent_id`` stays in the raw evidence, the contract has no
-field for it.
+**outbound** interaction to the visitor, whose ``agent_id`` (when given) is the event's ``agent_id``:
+staff effectiveness counts the reply for the staff member ``deploy/staff.toml`` links it to.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ def translate(
     body = load_json(raw)
     message_id = body.required("message_id").ident()
     visitor = body.required("visitor")
-    direction = _direction(body.child("author"))
+    author = body.child("author")
+    direction = _direction(author)
     with contract_errors("chat message"):
         event = ChatMessageReceived(
             event_id=event_id(PROVIDER, message_id),
@@ -62,6 +63,7 @@ def translate(
             summary=summarise(_text(body.required("text"))),
             conversation_id=body.required("conversation_id").ident(),
             direction=direction,
+            agent_id=_agent(author) if direction is Direction.OUTBOUND else None,
         )
     return [event]
 
@@ -74,6 +76,13 @@ def _direction(author: Node) -> Direction:
     if direction is None:
         raise InvalidPayload(f"field {kind.path} must be one of {', '.join(AUTHORS)}")
     return direction
+
+
+def _agent(author: Node) -> str | None:
+    """The replying agent's id, as the widget backend names them (cut to the contract's limit)."""
+    agent = author.child("agent_id")
+    blank = isinstance(agent.value, str) and not agent.value.strip()
+    return None if blank else clip(agent.optional_ident(), 200)
 
 
 def _candidates(visitor: Node) -> list[IdentityCandidate]:

@@ -3,11 +3,16 @@
 The order id is the provider message id, so ``orders/create`` and a later ``orders/paid`` for the
 same order are one event: the first to arrive is recorded and the other dedupes against it. All
 amounts are decimal strings in the shop currency and stay :class:`~decimal.Decimal` end to end.
+
+Discounts: a line's ``discount_allocations`` (their ``amount``s) are its ``discount`` and come off its
+total; the order's ``total_discounts`` is the purchase's ``discount`` and ``discount_codes[].code`` its
+codes, so a discounted order counts as one (analytics, the loyalty reminder).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from contracts import Campaign, Identity, IdentityKind, Money, Payment, PurchaseLine, PurchaseRecorded, Sender
@@ -67,6 +72,8 @@ def translate(
             total=total,
             payments=(_payment(order, total),),
             campaign=_campaign(order),
+            discount=_optional_money(order.child("total_discounts"), currency),
+            discount_codes=_discount_codes(order),
         )
     return [event]
 
@@ -108,25 +115,49 @@ def _lines(order: Node, currency: str) -> tuple[PurchaseLine, ...]:
 
 
 def _line(item: Node, currency: str) -> PurchaseLine:
-    """``price`` is the unit price before discounts; the line total is price x quantity, exactly."""
+    """``price`` is the unit price before discounts; the line total is price x quantity less the
+    line's discount allocations (never below zero), exactly."""
     quantity_node = item.required("quantity")
     quantity = quantity_node.decimal()
     if quantity <= 0:
         raise InvalidPayload(f"field {quantity_node.path} must be positive")
     unit_price = _money(item.required("price"), currency)
+    discount = _allocated(item, currency)
+    taken_off = discount.amount if discount is not None else Decimal(0)
     with contract_errors(f"field {item.path}"):
         return PurchaseLine(
             sku=clip(item.child("sku").optional_text(), 200),
             name=clip(item.required("title").text(), 500) or "",
             quantity=quantity,
             unit_price=unit_price,
-            total=Money(amount=unit_price.amount * quantity, currency=currency),
+            total=Money(amount=max(unit_price.amount * quantity - taken_off, Decimal(0)), currency=currency),
+            discount=discount,
         )
+
+
+def _allocated(item: Node, currency: str) -> Money | None:
+    """The sum of a line's ``discount_allocations``; None when Shopify sent none (older payloads)."""
+    allocations = item.child("discount_allocations")
+    if allocations.is_missing():
+        return None
+    amounts = [allocation.required("amount").decimal() for allocation in allocations.items()]
+    with contract_errors(f"field {allocations.path}"):
+        return Money(amount=sum(amounts, Decimal(0)), currency=currency)
 
 
 def _money(node: Node, currency: str) -> Money:
     with contract_errors(f"field {node.path}"):
         return Money(amount=node.decimal(), currency=currency)
+
+
+def _optional_money(node: Node, currency: str) -> Money | None:
+    return None if node.is_missing() else _money(node, currency)
+
+
+def _discount_codes(order: Node) -> tuple[str, ...]:
+    """The codes of ``discount_codes`` (``[{"code", "amount", "type"}]``), as the buyer typed them."""
+    codes = (entry.child("code").optional_text() for entry in order.child("discount_codes").items()[:50])
+    return tuple(clip(code.strip(), 255) or "" for code in codes if code)
 
 
 def _candidates(order: Node, customer: Node) -> list[IdentityCandidate]:

@@ -21,7 +21,9 @@ refused, lest Square retry them for days.
 
 Square sends money in the currency's minor units (cents; yen have none): :func:`minor_to_decimal`
 turns them into exact decimals with the ISO 4217 exponent. A payment carries no order lines, so
-the purchase has one line, "Square payment", for the amount paid (tips included).
+the purchase has one line, "Square payment", for the amount paid (tips included). Nor does it carry
+a discount (the order does, and order notifications carry no amounts), so a Square purchase records
+none: ``discount`` absent means "not said", never "not discounted".
 """
 
 from __future__ import annotations

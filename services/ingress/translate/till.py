@@ -9,6 +9,9 @@ wrong lifetime value must not reach the card.
 The provider message id is ``<store_id>/<receipt_id>`` (receipt numbers are unique per store), so a
 till re-sending a receipt records it once. A receipt with neither a loyalty card nor customer
 contact is an anonymous sale: acknowledged and ignored.
+
+Each line's ``discount`` is carried as the line's and their sum as the purchase's, with the
+``discount_codes`` the cashier entered; ``cashier_id`` is the purchase's ``agent_id``.
 """
 
 from __future__ import annotations
@@ -80,6 +83,7 @@ class TillReceipt(_Strict):
     payments: tuple[TillPayment, ...] = Field(min_length=1, max_length=20)
     loyalty_card: Text | None = None
     customer: TillCustomer | None = None
+    discount_codes: tuple[Text, ...] = Field(default=(), max_length=50)
 
 
 def translate(
@@ -110,6 +114,11 @@ def translate(
                 Payment(method=p.method, amount=Money(amount=p.amount, currency=currency), status="completed")
                 for p in receipt.payments
             ),
+            discount=Money(
+                amount=sum((line.discount for line in receipt.lines), Decimal(0)), currency=currency
+            ),
+            discount_codes=receipt.discount_codes,
+            agent_id=receipt.cashier_id,
         )
     return [event]
 
@@ -154,6 +163,7 @@ def _line(line: TillLine, currency: str) -> PurchaseLine:
         quantity=line.quantity,
         unit_price=Money(amount=line.unit_price, currency=currency),
         total=Money(amount=line.total, currency=currency),
+        discount=Money(amount=line.discount, currency=currency),
     )
 
 
