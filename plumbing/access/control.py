@@ -19,7 +19,7 @@ from plumbing.access.jwt import JwtVerifier, TokenRejected
 from plumbing.access.policy import Grant, Permission, Policy
 from plumbing.access.principal import Principal, PrincipalKind
 from plumbing.access.ratelimit import DEFAULT_AUTH_FAILURE_LIMIT, FailureLimiter, RateLimiter
-from plumbing.eventstore.postgres import Conn
+from plumbing.eventstore.postgres import Conn, autocommitted
 
 Clock = Callable[[], datetime]
 #: The personal values of the given kinds of the given customers (those an answer names), for the
@@ -135,7 +135,7 @@ class AccessControl:
         key_id = api_keys.key_id_of(token)
         if key_id is None:
             raise Unauthenticated("malformed API key", presented=True)
-        async with self.pool.connection() as conn:
+        async with self.pool.connection() as conn, autocommitted(conn):  # one statement: no BEGIN
             stored = await api_keys.find_key(conn, key_id)
         # One answer for unknown, wrong secret, revoked and expired; the log keeps the difference.
         if stored is None:

@@ -59,6 +59,18 @@ async def translated_errors() -> AsyncIterator[None]:
         raise EventStoreError(f"{type(exc).__name__}: {exc}") from exc
 
 
+@contextlib.asynccontextmanager
+async def autocommitted(conn: Conn) -> AsyncIterator[Conn]:
+    """``conn`` (idle, out of any transaction) in autocommit mode for a few single-statement reads, then
+    back as it was. Without it psycopg sends BEGIN before the first statement and the pool a ROLLBACK
+    when the connection comes back: two more round trips on every API read."""
+    await conn.set_autocommit(True)
+    try:
+        yield conn
+    finally:
+        await conn.set_autocommit(False)
+
+
 async def lock_appends(conn: Conn) -> None:
     """Take the append lock for the rest of ``conn``'s transaction.
 

@@ -68,7 +68,15 @@ async def load_cards(
     return loaded
 
 
-async def _save_cards(conn: Conn, cards: Iterable[CustomerCard]) -> dict[UUID, CachedCard]:
+def _term_source(card: CustomerCard) -> tuple[object, ...]:
+    """What a card's search terms are made of (:func:`search_terms`), cheap to take and compare: a card
+    whose source did not change keeps its terms, and its ``card_search`` rows are not rewritten."""
+    return (card.merged_into, card.display_name, card.profile.name, *(view.value for view in card.identities))
+
+
+async def _save_cards(
+    conn: Conn, cards: Iterable[CustomerCard], term_sources: dict[UUID, tuple[object, ...]]
+) -> dict[UUID, CachedCard]:
     """Upsert ``cards`` in one statement; returns each with the row version it wrote. Their JSON is
     written by pydantic (the document ``model_dump(mode="json")`` gives, without building it in Python
     first) and the arrays are sent binary: psycopg escapes text arrays element by element in Python,
@@ -86,7 +94,9 @@ async def _save_cards(conn: Conn, cards: Iterable[CustomerCard]) -> dict[UUID, C
         ([card.customer_id for card in cards], documents, [card.last_position for card in cards]),
     )
     versions = {row[0]: RowVersion(row[1], row[2]) for row in await cur.fetchall()}
-    await _save_search_terms(conn, cards)
+    await _save_search_terms(
+        conn, [card for card in cards if term_sources.get(card.customer_id) != _term_source(card)]
+    )
     return {
         card.customer_id: CachedCard(card, versions[card.customer_id], len(document))
         for card, document in zip(cards, documents, strict=True)
@@ -254,6 +264,7 @@ class CustomerCardProjection:
         cards: dict[UUID, CustomerCard | None] = {
             customer_id: entry.card for customer_id, entry in loaded.items()
         }
+        term_sources = {customer_id: _term_source(entry.card) for customer_id, entry in loaded.items()}
         changed: dict[UUID, CustomerCard] = {}
         pending = _PendingRows()
         for fact in facts:
@@ -284,7 +295,7 @@ class CustomerCardProjection:
             if after is not None and (after is not before or changed_now):
                 changed[fact.customer_id] = after
         await pending.flush(conn)
-        saved = await _save_cards(conn, changed.values())
+        saved = await _save_cards(conn, changed.values(), term_sources)
         self._keep(cards, loaded, saved)
 
     def _keep(

@@ -92,9 +92,9 @@ class PipelineView(PipelineSummary):
     as_of_position: int
 
 
-async def wait_for_position(conn: Conn, min_position: int | None, wait_ms: int) -> int:
-    """Read-your-writes: wait (bounded) until the pipeline includes ``min_position``; the checkpoint."""
-    return await read_your_writes.wait_for_position(
+async def wait_for_position(conn: Conn, min_position: int | None, wait_ms: int) -> None:
+    """Read-your-writes: wait (bounded) until the pipeline includes ``min_position``."""
+    await read_your_writes.wait_for_position(
         conn, queries.pipeline_checkpoint, min_position, wait_ms, "pipeline"
     )
 
