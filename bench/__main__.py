@@ -19,6 +19,7 @@ import os
 import re
 import resource
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -168,7 +169,7 @@ class Run:
         options, figures = self.options, self.figures
         source = self.deliveries(seed=11)
         budget = min(self.noop.rate if self.noop else 3_000.0, 3_000.0)  # prepared deliveries/s
-        with scratch_database(self.stack.infra.pg_dsn) as dsn:
+        with scratch_database(self.stack.infra.pg_dsn, self.stack.infra.pg_superuser_dsn) as dsn:
             hub = self.hub(dsn, "live")
             hub.start(*LIVE)
             try:
@@ -207,7 +208,7 @@ class Run:
     def stored(self) -> None:
         """Seed a big history, rebuild both projections from it, then read it through the API."""
         options, figures = self.options, self.figures
-        with scratch_database(self.stack.infra.pg_dsn) as dsn:
+        with scratch_database(self.stack.infra.pg_dsn, self.stack.infra.pg_superuser_dsn) as dsn:
             plan = TrafficPlan(
                 seed=12, customers=options.customers, deliveries=options.rebuild_events, cover_all=True
             )
@@ -243,16 +244,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     generator()  # built before anything is timed (once; the Go build cache is under .state)
     with private_stack("hub-bench-") as stack:
         run = Run(options, stack, work)
-        plan = TrafficPlan(seed=11, customers=min(options.customers, 20_000), deliveries=3_000)
-        run.ceilings(list(stored_events(plan, run.secrets)))
-        if "live" not in options.skip:
-            run.live()
-        if "writer" not in options.skip:  # the timeline writer alone, draining a Kafka backlog
-            writer_backlog.phase(
-                run.figures, run.profiles, stack.infra, work, quick=options.quick, profile=options.profile
-            )
-        if "stored" not in options.skip:
-            run.stored()
+        try:
+            plan = TrafficPlan(seed=11, customers=min(options.customers, 20_000), deliveries=3_000)
+            run.ceilings(list(stored_events(plan, run.secrets)))
+            if "live" not in options.skip:
+                run.live()
+            if "writer" not in options.skip:  # the timeline writer alone, draining a Kafka backlog
+                writer_backlog.phase(
+                    run.figures, run.profiles, stack.infra, work, quick=options.quick, profile=options.profile
+                )
+            if "stored" not in options.skip:
+                run.stored()
+        except BaseException:
+            partial = options.json.with_suffix(".partial.json")  # what was measured before the failure
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            partial.write_text(json.dumps(run.figures.as_json(options, run.profiles), indent=2))
+            print(f"the run failed; the figures measured before it are in {partial}", file=sys.stderr)
+            raise
     run.figures.memory["bench (load + rebuilds)"] = round(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
     )

@@ -13,8 +13,11 @@ from hub import deployment
 
 
 @contextlib.contextmanager
-def scratch_database(server_dsn: str) -> Iterator[str]:
-    """Create ``bench_<random>`` next to ``server_dsn``'s database, migrate it, yield its DSN, drop it."""
+def scratch_database(server_dsn: str, superuser_dsn: str | None = None) -> Iterator[str]:
+    """Create ``bench_<random>`` next to ``server_dsn``'s database, migrate it, yield its DSN, drop it.
+
+    The drop ends the sessions still in it, which takes the superuser (``superuser_dsn``) when they are
+    the runtime roles' (a deployable still stopping): the owner may not end another role's session."""
     name = f"bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(server_dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -23,5 +26,5 @@ def scratch_database(server_dsn: str) -> Iterator[str]:
         deployment.migrate_all(dsn)
         yield dsn
     finally:
-        with psycopg.connect(server_dsn, autocommit=True) as conn:
+        with psycopg.connect(superuser_dsn or server_dsn, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
