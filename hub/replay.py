@@ -31,6 +31,7 @@ from plumbing.export import chain_summary
 from plumbing.export_replay import BadAsOf, log_range, parse_as_of, resolve_as_of
 from plumbing.kafka import TopicSpec, ensure_topics, make_broker
 from plumbing.rebuild import Progress, RebuildReport, RebuildRunning, rebuild
+from plumbing.runtime import tune_collector
 from projections.customer_card.as_of import card_as_of
 from projections.pipeline.as_of import pipeline_summary_as_of
 from services.relay.relay import TimelineRelay
@@ -178,6 +179,7 @@ def rebuild_command(
     names = list(SPECS) if projection == "all" else [projection]
     if any(name not in SPECS for name in names):
         raise typer.BadParameter(f"unknown projection {projection!r}: {', '.join(SPECS)} or all")
+    tune_collector()  # as the projections' own processes: a rebuild folds millions of events
     try:
         result = asyncio.run(_rebuild_all(_dsn(), names, switch, batch_size))
     except RebuildRunning as exc:
