@@ -13,9 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -23,25 +21,21 @@ from psycopg import sql
 
 from contracts.read.analytics import ChannelRow
 from plumbing.eventstore.postgres import Conn
-from services.api.analytics_reports import ALL_SOURCES, UNKNOWN, Group, Key, Period, Window
+from services.api.analytics_reports import (
+    ALL_SOURCES,
+    UNKNOWN,
+    ChannelCounts,
+    Group,
+    Key,
+    Period,
+    Window,
+    channel_row,
+    grouped_source,
+    row_order,
+)
 
 #: The one bucket of a report without periods (None once read back).
 _NO_PERIOD = date.min
-
-
-@dataclass
-class _Sums:
-    interactions: int = 0
-    reached: int = 0
-    purchasers: int = 0
-    new_customers: int = 0
-    deals_opened: int = 0
-    won_first: int = 0
-    won_last: int = 0
-    purchases_first: int = 0
-    purchases_last: int = 0
-    revenue_first: dict[str, Decimal] = field(default_factory=dict)
-    revenue_last: dict[str, Decimal] = field(default_factory=dict)
 
 
 def _bucket(period: Period | None, column: str) -> sql.Composable:
@@ -160,7 +154,7 @@ async def _channel_rows(
     conn: Conn, window: Window, group: Group, customers: Sequence[UUID] | None
 ) -> list[ChannelRow]:
     params: dict[str, Any] = {"start": window.start, "end": window.end, "only": list(customers or [])}
-    cells: dict[Key, _Sums] = defaultdict(_Sums)
+    cells: dict[Key, ChannelCounts] = defaultdict(ChannelCounts)
 
     def key(bucket: date | None, channel: str, source: str) -> Key:
         return (None if window.period is None else bucket, channel, source)
@@ -213,7 +207,7 @@ async def _channel_rows(
     deals = sql.SQL(_DEALS).format(only=_only(customers, "d.customer_id"))
     for deal in await _all(conn, deals, params):
         _count_deal(cells, window, group, deal)
-    return [_row(k, v) for k, v in sorted(cells.items(), key=_order)]
+    return [channel_row(k, v) for k, v in sorted(cells.items(), key=row_order)]
 
 
 async def _all(conn: Conn, query: sql.Composed, params: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -221,14 +215,13 @@ async def _all(conn: Conn, query: sql.Composed, params: dict[str, Any]) -> list[
     return list(await cur.fetchall())
 
 
-def _count_deal(cells: dict[Key, _Sums], window: Window, group: Group, deal: tuple[Any, ...]) -> None:
+def _count_deal(cells: dict[Key, ChannelCounts], window: Window, group: Group, deal: tuple[Any, ...]) -> None:
     """A deal counts as opened for its source (else the last touch before it), as won for its touches."""
     opened_at, closed_at, status, channel, campaign = deal[:5]
     last_open, first_won, last_won = _touch(*deal[5:7]), _touch(*deal[7:9]), _touch(*deal[9:11])
 
-    def cell(at: datetime, channel: str, source: str | None) -> _Sums:
-        grouped = (source or UNKNOWN) if group == "source" else ALL_SOURCES
-        return cells[(window.bucket(at), channel, grouped)]
+    def cell(at: datetime, channel: str, source: str | None) -> ChannelCounts:
+        return cells[(window.bucket(at), channel, grouped_source(group, source))]
 
     if window.covers(opened_at):
         if channel is not None:
@@ -244,34 +237,3 @@ def _count_deal(cells: dict[Key, _Sums], window: Window, group: Group, deal: tup
 def _touch(channel: str | None, source: str | None) -> tuple[str, str | None] | None:
     """A touch's (channel, source) from a LEFT JOIN; None when there was none."""
     return None if channel is None else (channel, source)
-
-
-def _order(item: tuple[Key, _Sums]) -> tuple[date, str, str]:
-    (bucket, channel, source), _ = item
-    return (bucket or date.min, channel, source)
-
-
-def _rate(part: int, whole: int) -> float | None:
-    return part / whole if whole else None
-
-
-def _row(key: Key, s: _Sums) -> ChannelRow:
-    bucket, channel, source = key
-    return ChannelRow(
-        period_start=bucket,
-        channel=channel,
-        source=source,
-        interactions=s.interactions,
-        customers_reached=s.reached,
-        new_customers=s.new_customers,
-        purchasers=s.purchasers,
-        deals_opened=s.deals_opened,
-        deals_won_first_touch=s.won_first,
-        deals_won_last_touch=s.won_last,
-        purchases_first_touch=s.purchases_first,
-        purchases_last_touch=s.purchases_last,
-        revenue_first_touch=dict(sorted(s.revenue_first.items())),
-        revenue_last_touch=dict(sorted(s.revenue_last.items())),
-        purchase_conversion=_rate(s.purchasers, s.reached),
-        deal_win_rate=_rate(s.won_last, s.deals_opened),
-    )

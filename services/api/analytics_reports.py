@@ -152,7 +152,8 @@ class _Journeys:
         return (earlier[0], earlier[-1]) if earlier else (None, None)
 
 
-def _source(group: Group, source: str | None) -> str:
+def grouped_source(group: Group, source: str | None) -> str:
+    """The source column of a row: the source (``unknown`` when none) grouped by source, else ``*``."""
     return (source or UNKNOWN) if group == "source" else ALL_SOURCES
 
 
@@ -177,7 +178,7 @@ def channel_report(
     cells: dict[Key, _Cell] = defaultdict(_Cell)
 
     def cell(at: datetime, channel: str, source: str | None) -> _Cell:
-        return cells[(window.bucket(at), channel, _source(group, source))]
+        return cells[(window.bucket(at), channel, grouped_source(group, source))]
 
     for touch in touches:
         if window.covers(touch.occurred_at):
@@ -194,10 +195,11 @@ def channel_report(
             _attribute_sale(journeys, sale, cell)
     for deal in deals:
         _count_deal(journeys, deal, window, cell)
-    return [_row(key, value, buyers) for key, value in sorted(cells.items(), key=_order)]
+    return [_row(key, value, buyers) for key, value in sorted(cells.items(), key=row_order)]
 
 
-def _order(item: tuple[Key, _Cell]) -> tuple[date, str, str]:
+def row_order(item: tuple[Key, object]) -> tuple[date, str, str]:
+    """Rows by period, channel, source (the whole-window bucket, None, first)."""
     (bucket, channel, source), _ = item
     return (bucket or date.min, channel, source)
 
@@ -241,25 +243,61 @@ def _count_deal(journeys: _Journeys, deal: DealFact, window: Window, cell: Calla
 
 
 def _row(key: Key, value: _Cell, buyers: dict[date | None, set[UUID]]) -> ChannelRow:
+    return channel_row(
+        key,
+        ChannelCounts(
+            interactions=value.interactions,
+            reached=len(value.reached),
+            new_customers=value.new_customers,
+            purchasers=len(value.reached & buyers.get(key[0], set())),
+            deals_opened=value.deals_opened,
+            won_first=value.won_first,
+            won_last=value.won_last,
+            purchases_first=value.purchases_first,
+            purchases_last=value.purchases_last,
+            revenue_first=value.revenue_first,
+            revenue_last=value.revenue_last,
+        ),
+    )
+
+
+@dataclass
+class ChannelCounts:
+    """One row's counts, however they were summed (here in Python, or in SQL by ``analytics_channels``)."""
+
+    interactions: int = 0
+    reached: int = 0
+    new_customers: int = 0
+    purchasers: int = 0
+    deals_opened: int = 0
+    won_first: int = 0
+    won_last: int = 0
+    purchases_first: int = 0
+    purchases_last: int = 0
+    revenue_first: dict[str, Decimal] = field(default_factory=dict)
+    revenue_last: dict[str, Decimal] = field(default_factory=dict)
+
+
+def channel_row(key: Key, counts: ChannelCounts) -> ChannelRow:
+    """The row of ``key`` (period, channel, source): its counts and the rates derived from them."""
     bucket, channel, source = key
-    purchasers = len(value.reached & buyers.get(bucket, set()))
     return ChannelRow(
         period_start=bucket,
         channel=channel,
         source=source,
-        interactions=value.interactions,
-        customers_reached=len(value.reached),
-        new_customers=value.new_customers,
-        purchasers=purchasers,
-        deals_opened=value.deals_opened,
-        deals_won_first_touch=value.won_first,
-        deals_won_last_touch=value.won_last,
-        purchases_first_touch=value.purchases_first,
-        purchases_last_touch=value.purchases_last,
-        revenue_first_touch=dict(sorted(value.revenue_first.items())),
-        revenue_last_touch=dict(sorted(value.revenue_last.items())),
-        purchase_conversion=_rate(purchasers, len(value.reached)),
-        deal_win_rate=_rate(value.won_last, value.deals_opened),
+        interactions=counts.interactions,
+        customers_reached=counts.reached,
+        new_customers=counts.new_customers,
+        purchasers=counts.purchasers,
+        deals_opened=counts.deals_opened,
+        deals_won_first_touch=counts.won_first,
+        deals_won_last_touch=counts.won_last,
+        purchases_first_touch=counts.purchases_first,
+        purchases_last_touch=counts.purchases_last,
+        revenue_first_touch=dict(sorted(counts.revenue_first.items())),
+        revenue_last_touch=dict(sorted(counts.revenue_last.items())),
+        purchase_conversion=_rate(counts.purchasers, counts.reached),
+        deal_win_rate=_rate(counts.won_last, counts.deals_opened),
     )
 
 
