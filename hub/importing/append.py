@@ -21,7 +21,6 @@ from uuid import UUID
 from contracts.identity_rules import IdentityRules
 from hub.importing.plan import (
     BatchPlan,
-    Links,
     Stamp,
     candidate_ids,
     identity_keys,
@@ -32,14 +31,12 @@ from hub.importing.rows import BadRow, ImportRow
 from hub.importing.summary import Totals
 from plumbing.eventstore.postgres import (
     Conn,
-    append_streams_locked,
     lock_appends,
     stored_positions,
     translated_errors,
 )
-from plumbing.identity_index import index_many_links, merge_identities
 from services.timeline.known import KnownIdentities
-from services.timeline.store import read_known
+from services.timeline.store import read_known, write_batch
 
 Batch = Sequence[ImportRow | BadRow]
 #: Makes the batches of a file (again, for the second pass of a dry run).
@@ -75,24 +72,8 @@ def last_line(batch: Batch) -> int:
 
 
 async def _write(conn: Conn, plan: BatchPlan) -> None:
-    """The appends in one multi-stream append, then the index changes in order (consecutive links in one
-    statement per table), as the timeline writer writes a batch."""
-    if plan.appends:
-        await append_streams_locked(conn, plan.appends)
-    pending: list[Links] = []
-    for change in plan.index:
-        if isinstance(change, Links):
-            pending.append(change)
-            continue
-        await _index_links(conn, pending)
-        pending = []
-        await merge_identities(conn, change.absorbed, change.survivor)
-    await _index_links(conn, pending)
-
-
-async def _index_links(conn: Conn, pending: Sequence[Links]) -> None:
-    if pending:
-        await index_many_links(conn, [(link.customer, link.identities, link.evidence) for link in pending])
+    """The batch written as the timeline writer writes one (:func:`services.timeline.store.write_batch`)."""
+    await write_batch(conn, plan.appends, plan.index)
 
 
 async def _before(conn: Conn, rows: Sequence[ImportRow]) -> set[UUID]:

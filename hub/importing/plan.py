@@ -24,7 +24,6 @@ from contracts import (
     AttributeSource,
     CustomerAbsorbed,
     CustomerMergedInto,
-    Identity,
     IdentityLinked,
     customer_stream,
 )
@@ -32,7 +31,7 @@ from contracts.identity_rules import IdentityRules
 from hub.importing.ids import absorbed_id, merged_into_id
 from hub.importing.rows import BadRow, ImportRow
 from plumbing.eventstore import NewEvent
-from services.timeline.known import KnownIdentities
+from services.timeline.known import KnownIdentities, Links, Moved
 from services.timeline.resolve import Merge, Resolution
 
 #: The actor of every event an import appends (in the event where the contract has one, and the metadata).
@@ -96,23 +95,6 @@ class RowOutcome:
     @property
     def changed(self) -> bool:
         return bool(self.links or self.attributes or self.merges)
-
-
-@dataclass(frozen=True)
-class Links:
-    """Index change: ``identities`` now point at ``customer`` (evidence: the row's key)."""
-
-    customer: UUID
-    identities: tuple[Identity, ...]
-    evidence: UUID
-
-
-@dataclass(frozen=True)
-class Moved:
-    """Index change: ``absorbed``'s identities are ``survivor``'s now."""
-
-    absorbed: UUID
-    survivor: UUID
 
 
 @dataclass

@@ -139,3 +139,20 @@ class KnownIdentities:
         self._keys_of.setdefault(survivor, set()).update(moved)
         if self.holdings is not None:
             self.holdings.setdefault(survivor, set()).update(self.holdings.pop(absorbed, set()))
+
+
+@dataclass(frozen=True)
+class Links:
+    """Index change: ``identities`` now point at ``customer`` (evidence: ``evidence_event_id``)."""
+
+    customer: UUID
+    identities: tuple[Identity, ...]
+    evidence_event_id: UUID
+
+
+@dataclass(frozen=True)
+class Moved:
+    """Index change: ``absorbed``'s identities are ``survivor``'s now."""
+
+    absorbed: UUID
+    survivor: UUID

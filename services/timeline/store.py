@@ -36,7 +36,7 @@ from plumbing.eventstore.postgres import (
 from plumbing.identity_index import holdings, index_many_links, merge_identities, owners
 from plumbing.migrations import apply_migrations_async
 from plumbing.separations import separated_pairs
-from services.timeline.known import KnownIdentities
+from services.timeline.known import KnownIdentities, Links, Moved
 from services.timeline.resolve import Merge, Resolution
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -144,17 +144,22 @@ def _log_refusals(event: InteractionEvent, resolution: Resolution) -> None:
         )
 
 
-@dataclass(frozen=True)
-class _Links:
-    customer: UUID
-    identities: tuple[Identity, ...]
-    evidence_event_id: UUID
-
-
-@dataclass(frozen=True)
-class _Moved:
-    absorbed: UUID
-    survivor: UUID
+async def write_batch(
+    conn: Conn, appends: Sequence[tuple[str, Sequence[NewEvent]]], index: Sequence[Links | Moved]
+) -> list[AppendResult]:
+    """A batch's appends in one multi-stream append, then its index changes in order (consecutive links
+    in one statement per table). The writer's and ``hub import customers``' one way to write a batch."""
+    appended = await append_streams_locked(conn, appends) if appends else []
+    links: list[tuple[UUID, Sequence[Identity], UUID]] = []
+    for change in index:
+        if isinstance(change, Links):
+            links.append((change.customer, change.identities, change.evidence_event_id))
+            continue
+        await index_many_links(conn, links)
+        links = []
+        await merge_identities(conn, change.absorbed, change.survivor)
+    await index_many_links(conn, links)
+    return appended
 
 
 @dataclass
@@ -162,7 +167,7 @@ class _Writes:
     """What a batch writes, in the order the one-at-a-time writer would write it."""
 
     appends: list[tuple[str, list[NewEvent]]] = field(default_factory=list)
-    index: list[_Links | _Moved] = field(default_factory=list)
+    index: list[Links | Moved] = field(default_factory=list)
 
     def add(self, event: InteractionEvent, resolution: Resolution) -> int:
         """Queue what recording ``event`` writes; returns which append ends with the event itself.
@@ -176,7 +181,7 @@ class _Writes:
         for merge in resolution.merges:
             closing, recording = _merge_events(event, survivor, merge)
             self.appends.append((customer_stream(merge.absorbed), [closing]))
-            self.index.append(_Moved(merge.absorbed, survivor))
+            self.index.append(Moved(merge.absorbed, survivor))
             merged.append(recording)
         if merged and survivor != customer:
             self.appends.append((customer_stream(survivor), merged))
@@ -186,23 +191,11 @@ class _Writes:
         self.appends.append((customer_stream(customer), own))
         links = tuple(identity for identity, _ in resolution.links)
         if links:
-            self.index.append(_Links(customer, links, event.event_id))
+            self.index.append(Links(customer, links, event.event_id))
         return len(self.appends) - 1
 
     async def write(self, conn: Conn) -> list[AppendResult]:
-        """The appends in one multi-stream append, then the index changes in order (consecutive links
-        in one statement per table)."""
-        appended = await append_streams_locked(conn, self.appends) if self.appends else []
-        links: list[tuple[UUID, Sequence[Identity], UUID]] = []
-        for change in self.index:
-            if isinstance(change, _Links):
-                links.append((change.customer, change.identities, change.evidence_event_id))
-                continue
-            await index_many_links(conn, links)
-            links = []
-            await merge_identities(conn, change.absorbed, change.survivor)
-        await index_many_links(conn, links)
-        return appended
+        return await write_batch(conn, self.appends, self.index)
 
 
 async def read_known(conn: Conn, keys: Sequence[str], rules: IdentityRules) -> KnownIdentities:
