@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import ceilings, live, stored, writer_backlog
+from bench import ceilings, cpu_split, live, stored, writer_backlog
 from bench.deliveries import PUBLIC_BASE, DeliverySource
 from bench.load import Outcome, generator, headroom
 from bench.private_stack import PrivateStack, free_port, private_stack
@@ -43,7 +43,8 @@ from plumbing.logging import configure_logging
 from tests.support.deployables import RunningHub
 from tests.support.traffic import TrafficPlan, stored_events
 
-LIVE = ("timeline", "projections", "ingress", "api")
+#: The live phases run the whole hub, as a business would: every deployable shares the machine.
+LIVE = tuple(deployment.DEPLOYABLES)
 #: Connections of the read API figures (its connection pool serves a few dozen at most).
 READ_CONNECTIONS = 16
 RESULTS = repo_root() / ".state" / "bench-results.json"
@@ -164,6 +165,14 @@ class Run:
         self.figures.ceiling("http_noop", self.noop.rate)
         self.figures.note("http_noop_generator_cpu_s", round(self.noop.generator_cpu_s, 2))
 
+    def cpu_parts(self, hub: RunningHub) -> dict[str, int | None]:
+        """The processes whose CPU a split reads: each deployable, the broker, the database cluster."""
+        return cpu_split.parts_of(
+            [(name, process_status(name, hub.run_dir).pid) for name in LIVE],
+            self.stack.kafka.status().pid,
+            self.stack.postgres.pid(),
+        )
+
     def live(self) -> None:
         """Ingest, ack latency, end to end and lag, against every deployable of the write and read path."""
         options, figures = self.options, self.figures
@@ -193,8 +202,14 @@ class Run:
                 half = live.ack_latency(hub, source, saturation.rate / 2, options.seconds)
                 figures.latency("ack_latency_at_half_saturation", half, saturation.rate / 2)
                 e2e_budget = max(500.0, 1.5 * saturation.rate)
+                parts = self.cpu_parts(hub)
+                before = cpu_split.snapshot(parts)
                 e2e_events, e2e_deliveries, e2e = live.end_to_end(
                     hub, source, options.e2e_seconds, options.connections, e2e_budget
+                )
+                figures.note(
+                    "end_to_end_cpu_ms_per_delivery",
+                    cpu_split.per_delivery(before, cpu_split.snapshot(parts), e2e.ok),
                 )
                 figures.rate("end_to_end_events_per_s", e2e_events, "postgres_copy", e2e)
                 figures.rate("end_to_end_deliveries_per_s", e2e_deliveries, "http_noop", e2e)

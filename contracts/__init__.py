@@ -49,7 +49,7 @@ from contracts.interactions import (
     SocialMessageReceived,
 )
 from contracts.media import MEDIA_EVENTS, MediaStored, MediaUnavailable, RecordingStored, RecordingUnavailable
-from contracts.registry import UnknownEventType, event_class, parse_event
+from contracts.registry import UnknownEventType, event_class, event_types_of, parse_event
 from contracts.sales import (
     DEAL_EVENTS,
     SALES_EVENTS,
@@ -137,6 +137,7 @@ __all__ = [
     "derived_event_id",
     "event_class",
     "event_id_for",
+    "event_types_of",
     "keyed_digest",
     "normalise_identity",
     "note_stream",

@@ -43,6 +43,12 @@ def event_class(event_type: str, schema_version: int) -> type[Envelope]:
         raise UnknownEventType(f"unknown event type {event_type!r} v{schema_version}") from None
 
 
+def event_types_of(*bases: type) -> frozenset[str]:
+    """The event types of every known contract that is (a subclass of) one of ``bases``: what a follower
+    that handles those classes declares as its interest, so a new contract of one is not missed."""
+    return frozenset(event_type for (event_type, _), cls in _REGISTRY.items() if issubclass(cls, bases))
+
+
 def parse_event(data: Mapping[str, Any], context: Mapping[str, Any] | None = None) -> Envelope:
     """Validate JSON-like data into its contract, choosing the class by its type and version
     (``context``: pydantic's validation context, e.g. :data:`contracts.base.STORED`)."""

@@ -131,9 +131,12 @@ class HubFile(BaseSettings):
 
 
 def read_config_file() -> HubFile:
-    """``hub.toml`` as configured (see :func:`config_file_path`); empty when there is none."""
+    """``hub.toml`` as configured (see :func:`config_file_path`); empty when there is none.
+
+    A file that holds a secret must be private to its owner (as ssh treats a private key): one that group
+    or others may read is refused, naming the fix, before any secret from it is used."""
     try:
-        return HubFile()
+        file = HubFile()
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(map(str, error['loc'])) or 'file'}: {error['msg']}" for error in exc.errors()
@@ -143,6 +146,20 @@ def read_config_file() -> HubFile:
         raise ConfigFileError(f"{config_file_path()}: {exc.strerror}") from exc
     except ValueError as exc:  # tomllib.TOMLDecodeError: the message gives line and column, not values
         raise ConfigFileError(f"{config_file_path()}: not valid TOML ({exc})") from exc
+    _refuse_if_readable_by_others(file)
+    return file
+
+
+def _refuse_if_readable_by_others(file: HubFile) -> None:
+    path = config_file_path()
+    holds_secrets = any(isinstance(getattr(file, name), SecretStr | list) for name in HubFile.model_fields)
+    if path is None or not holds_secrets:
+        return
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise ConfigFileError(
+            f"{path} holds secrets but group or others may read it (mode {mode:04o}): run chmod 600 {path}"
+        )
 
 
 @dataclass(frozen=True)

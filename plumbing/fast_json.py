@@ -32,6 +32,15 @@ def dumps(value: Any) -> bytes | str:
         return json.dumps(value)
 
 
+def dumps_compact(value: Any) -> bytes:
+    """Compact UTF-8 JSON, keys in their order: ``json.dumps(value, separators=(",", ":"),
+    ensure_ascii=False)`` to the byte."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def dumps_sorted(value: Any) -> bytes:
     """Compact UTF-8 JSON with sorted keys: ``json.dumps(value, sort_keys=True, separators=(",", ":"),
     ensure_ascii=False)`` to the byte."""

@@ -18,9 +18,9 @@ import structlog
 from psycopg_pool import AsyncConnectionPool
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
-from plumbing.eventstore import EventStoreUnavailable, RecordedEvent
+from plumbing.eventstore import EventStoreUnavailable, Interest, RecordedEvent
 from plumbing.eventstore.listen import open_listener, wait_for_append
-from plumbing.eventstore.postgres import Conn, read_all, translated_errors
+from plumbing.eventstore.postgres import Conn, LogWindow, read_all, read_of_interest, translated_errors
 
 MIGRATIONS = Path(__file__).parent / "projection_migrations"
 #: Reads the log after a position, at most a number of events: :func:`read_all` (opened), or
@@ -30,7 +30,11 @@ log = structlog.get_logger()
 
 
 class Projection(Protocol):
-    """A read model fed by the global log."""
+    """A read model fed by the global log.
+
+    One that uses only some events says which with an ``interest`` attribute (an :class:`Interest`; see
+    :func:`interest_of`): it is then handed only those, and the rest of the log is not even fetched.
+    """
 
     name: str
 
@@ -49,14 +53,17 @@ class BatchObserver(Protocol):
 
 
 async def _locked_checkpoint(conn: Conn, name: str) -> int:
-    await conn.execute(
-        "INSERT INTO projection_checkpoints (name, position) VALUES (%s, 0) ON CONFLICT (name) DO NOTHING",
-        (name,),
-    )
-    cur = await conn.execute(
-        "SELECT position FROM projection_checkpoints WHERE name = %s FOR UPDATE", (name,)
-    )
-    row = await cur.fetchone()
+    """The checkpoint's position, its row locked for the transaction (created at 0 the first time: a
+    follower wakes for every append, so the usual case is one statement)."""
+    select = "SELECT position FROM projection_checkpoints WHERE name = %s FOR UPDATE"
+    row = await (await conn.execute(select, (name,))).fetchone()
+    if row is None:
+        await conn.execute(
+            "INSERT INTO projection_checkpoints (name, position) VALUES (%s, 0)"
+            " ON CONFLICT (name) DO NOTHING",
+            (name,),
+        )
+        row = await (await conn.execute(select, (name,))).fetchone()
     assert row is not None  # inserted just above
     return int(row[0])
 
@@ -69,24 +76,49 @@ async def checkpoint(pool: AsyncConnectionPool[Conn], name: str) -> int:
     return int(row[0]) if row else 0
 
 
+def interest_of(projection: object) -> Interest | None:
+    """The events ``projection`` uses (its ``interest``), or None when it reads every event."""
+    interest = getattr(projection, "interest", None)
+    return interest if isinstance(interest, Interest) else None
+
+
+async def read_window(
+    conn: Conn, projection: Projection, after: int, limit: int, read: LogReader, upto: int | None = None
+) -> LogWindow:
+    """The next ``limit`` positions of the log for ``projection`` (none beyond ``upto``): all of their
+    events through ``read``, or only those of its :func:`interest_of` (always opened: ``read`` is for
+    projections reading every event)."""
+    interest = interest_of(projection)
+    if interest is not None:
+        return await read_of_interest(conn, after, limit, interest, upto)
+    events = [event for event in await read(conn, after, limit) if upto is None or event.position <= upto]
+    return LogWindow(events, events[-1].position if events else after, len(events))
+
+
 async def apply_next_batch(
     pool: AsyncConnectionPool[Conn], projection: Projection, batch_size: int, read: LogReader = read_all
 ) -> int:
-    """Apply the next batch after the checkpoint; returns how many events it applied."""
+    """Apply the next batch after the checkpoint; returns how many positions of the log it moved past
+    (the events applied, or for a projection with an interest, those and the ones it does not use)."""
     async with translated_errors(), pool.connection() as conn, conn.transaction():
         position = await _locked_checkpoint(conn, projection.name)
-        events = await read(conn, position, batch_size)
-        if not events:
+        window = await read_window(conn, projection, position, batch_size, read)
+        if not window.scanned:
             return 0
-        await projection.apply(conn, events)
+        if window.events:
+            await projection.apply(conn, window.events)
         await conn.execute(
             "UPDATE projection_checkpoints SET position = %s, updated_at = now() WHERE name = %s",
-            (events[-1].position, projection.name),
+            (window.scanned_to, projection.name),
         )
     log.debug(
-        "projection_batch", projection=projection.name, events=len(events), position=events[-1].position
+        "projection_batch",
+        projection=projection.name,
+        events=len(window.events),
+        scanned=window.scanned,
+        position=window.scanned_to,
     )
-    return len(events)
+    return window.scanned
 
 
 def next_batch_size(current: int, applied: int, batch_size: int, catch_up_batch_size: int) -> int:

@@ -43,7 +43,7 @@ from psycopg import sql
 from plumbing.db_roles import apply_grants_async
 from plumbing.eventstore.postgres import Conn, read_all
 from plumbing.migrations import apply_migrations
-from plumbing.projection import Projection
+from plumbing.projection import Projection, read_window
 from plumbing.rebuild_diff import TableDiff, compare_table
 
 log = structlog.get_logger()
@@ -186,12 +186,13 @@ class _Run:
 
     async def apply_batch(self, conn: Conn, target: int) -> bool:
         """Apply the next batch up to ``target`` into the shadow (caller's transaction); False when done."""
-        events = [e for e in await read_all(conn, self.position, self.batch_size) if e.position <= target]
-        if not events:
+        window = await read_window(conn, self.projection, self.position, self.batch_size, read_all, target)
+        if not window.scanned:
             return False
-        await self.projection.apply(conn, events)
-        self.position = events[-1].position
-        self.events += len(events)
+        if window.events:
+            await self.projection.apply(conn, window.events)
+        self.position = window.scanned_to
+        self.events += window.scanned
         await conn.execute(
             "INSERT INTO projection_checkpoints (name, position) VALUES (%s, %s)"
             " ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = now()",

@@ -27,7 +27,7 @@ async def separated_pairs(conn: Conn, customers: Collection[UUID]) -> set[frozen
     ids = list(set(customers))
     cur = await conn.execute(
         "SELECT customer_a, customer_b FROM customer_separations"
-        " WHERE customer_a = ANY(%(ids)s) AND customer_b = ANY(%(ids)s)",
+        " WHERE customer_a = ANY(%(ids)b::uuid[]) AND customer_b = ANY(%(ids)b::uuid[])",
         {"ids": ids},
     )
     return {frozenset((a, b)) for a, b in await cur.fetchall()}

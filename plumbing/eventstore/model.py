@@ -89,6 +89,18 @@ class EventFilter:
 EVERYTHING: Final = EventFilter()
 
 
+@dataclass(frozen=True)
+class Interest:
+    """Which events of the log a follower uses: those of streams in ``categories`` and those of types in
+    ``event_types`` (either will do), and, when ``providers`` is set, only those whose ``provider`` is one
+    of them. A follower that declares one is handed only those events, so the rest of the log is never
+    decoded, opened or parsed for it; it still moves past them (its checkpoint is the log's position)."""
+
+    categories: frozenset[str] = frozenset()
+    event_types: frozenset[str] = frozenset()
+    providers: frozenset[str] | None = None
+
+
 class EventStore(Protocol):
     """What every event store adapter guarantees (written once as tests in tests/contract/).
 

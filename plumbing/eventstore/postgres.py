@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
@@ -31,6 +32,7 @@ from plumbing.eventstore.model import (
     AppendResult,
     EventFilter,
     ExpectedVersion,
+    Interest,
     NewEvent,
     RecordedEvent,
 )
@@ -84,7 +86,7 @@ async def lock_appends(conn: Conn) -> None:
 async def stored_positions(conn: Conn, event_ids: Sequence[UUID]) -> dict[UUID, tuple[int, str, int]]:
     """For the given ids already stored: ``event_id -> (position, stream_id, stream_version)``."""
     cur = await conn.execute(
-        "SELECT event_id, position, stream_id, stream_version FROM events WHERE event_id = ANY(%s)",
+        "SELECT event_id, position, stream_id, stream_version FROM events WHERE event_id = ANY(%b::uuid[])",
         (list(event_ids),),
     )
     return {row[0]: (row[1], row[2], row[3]) for row in await cur.fetchall()}
@@ -124,7 +126,7 @@ async def append_streams_locked(
     moved = sorted(counts.items())
     cur = await conn.execute(  # before the events: they reference their stream
         "INSERT INTO streams (stream_id, version)"
-        " SELECT s, n - 1 FROM unnest(%s::text[], %s::bigint[]) AS moved(s, n)"
+        " SELECT s, n - 1 FROM unnest(%b::text[], %b::bigint[]) AS moved(s, n)"
         " ON CONFLICT (stream_id) DO UPDATE SET version = streams.version + EXCLUDED.version + 1"
         " RETURNING stream_id, version",
         ([stream for stream, _ in moved], [count for _, count in moved]),
@@ -242,7 +244,7 @@ async def first_positions(conn: Conn, streams: Sequence[str]) -> dict[str, int]:
     """stream -> the position of its first event, for the streams that exist: one index lookup per
     stream (versions and positions grow together under the append lock), however long the stream."""
     cur = await conn.execute(
-        "SELECT stream_id, position FROM events WHERE stream_id = ANY(%s) AND stream_version = 0",
+        "SELECT stream_id, position FROM events WHERE stream_id = ANY(%b::text[]) AND stream_version = 0",
         (sorted(set(streams)),),
     )
     return {stream: position for stream, position in await cur.fetchall()}
@@ -287,6 +289,61 @@ async def read_all(conn: Conn, after_position: int, limit: int) -> list[Recorded
         (after_position, limit),
     )
     return await _opened(conn, await cur.fetchall())
+
+
+#: One round trip: the stretch's size and last position (always one row), joined to the events of it
+#: the interest wants (none: their columns are null).
+_OF_INTEREST = f"""
+WITH stretch AS (
+  SELECT position FROM events
+   WHERE position > %(after)s AND (%(upto)s::bigint IS NULL OR position <= %(upto)s::bigint)
+   ORDER BY position LIMIT %(limit)s
+), edge AS (SELECT count(*) AS scanned, max(position) AS scanned_to FROM stretch)
+SELECT edge.scanned, edge.scanned_to, {", ".join(f"e.{c.strip()}" for c in _COLUMNS.split(","))}
+  FROM edge LEFT JOIN events e
+    ON e.position > %(after)s AND e.position <= edge.scanned_to
+   AND (split_part(e.stream_id, '-', 1) = ANY(%(categories)s::text[])
+        OR e.event_type = ANY(%(types)s::text[]))
+   AND (%(providers)s::text[] IS NULL OR e.data->>'provider' = ANY(%(providers)s::text[]))
+ ORDER BY e.position
+"""  # noqa: S608 - constant
+
+
+@dataclass(frozen=True)
+class LogWindow:
+    """A stretch of the log read for an :class:`Interest`: the events it wants, the last position of the
+    stretch (where its reader's checkpoint moves, wanted events or not) and how many positions it held
+    (0: nothing newer)."""
+
+    events: list[RecordedEvent]
+    scanned_to: int
+    scanned: int
+
+
+async def read_of_interest(
+    conn: Conn, after_position: int, limit: int, interest: Interest, upto: int | None = None
+) -> LogWindow:
+    """The next ``limit`` positions after ``after_position`` (none beyond ``upto``), and of them the
+    events ``interest`` wants, opened as :func:`read_all` opens them. Only those are fetched: the rest of
+    the stretch never leaves the store, however many of its events a follower does not use."""
+    cur = await conn.execute(
+        _OF_INTEREST,
+        {
+            "after": after_position,
+            "upto": upto,
+            "limit": limit,
+            "categories": sorted(interest.categories),
+            "types": sorted(interest.event_types),
+            "providers": None if interest.providers is None else sorted(interest.providers),
+        },
+    )
+    rows = await cur.fetchall()
+    scanned, scanned_to = int(rows[0][0]), rows[0][1]
+    if not scanned:
+        return LogWindow([], after_position, 0)
+    return LogWindow(
+        await _opened(conn, [row[2:] for row in rows if row[2] is not None]), scanned_to, scanned
+    )
 
 
 async def read_all_stored(conn: Conn, after_position: int, limit: int) -> list[RecordedEvent]:

@@ -176,10 +176,13 @@ def _aad(event_id: UUID, path: str) -> bytes:
     return f"{event_id}/{path}".encode()
 
 
-def _seal_value(cipher: AESGCM, salt_key: bytes, aad: bytes, value: Any) -> tuple[str, bytes]:
+def _seal_value(
+    cipher: AESGCM, salt_key: bytes, aad: bytes, value: Any, nonce: bytes | None = None
+) -> tuple[str, bytes]:
     """The token a field stores (``nonce || AES-GCM(canonical value)``, ``aad`` from :func:`_aad`) and
-    the value's commitment (see the module docstring)."""
-    nonce, plain = os.urandom(_NONCE), canonical_value(value)
+    the value's commitment (see the module docstring). ``nonce``: a fresh random one, when the caller
+    drew the nonces of several fields at once (one system call per event, not per field)."""
+    nonce, plain = nonce or os.urandom(_NONCE), canonical_value(value)
     token = base64.urlsafe_b64encode(nonce + cipher.encrypt(nonce, plain, aad)).decode()
     return token, hashlib.sha256(_salt_of(salt_key, aad) + plain).digest()[:_COMMITMENT]
 
@@ -241,11 +244,11 @@ async def _customer_keys(conn: Conn, customers: Iterable[UUID]) -> dict[UUID, Cu
     fresh = [(uuid4(), customer, _wrap(customer, AESGCM.generate_key(bit_length=256))) for customer in wanted]
     cur = await conn.execute(
         "WITH made AS (INSERT INTO customer_keys (key_id, customer_id, wrapped_key)"
-        "  SELECT * FROM unnest(%(ids)s::uuid[], %(customers)s::uuid[], %(keys)s::bytea[])"
+        "  SELECT * FROM unnest(%(ids)b::uuid[], %(customers)b::uuid[], %(keys)b::bytea[])"
         "  ON CONFLICT (customer_id) DO NOTHING RETURNING key_id, customer_id, wrapped_key)"
         " SELECT key_id, customer_id, wrapped_key FROM made"
         " UNION ALL SELECT key_id, customer_id, wrapped_key FROM customer_keys"
-        " WHERE customer_id = ANY(%(customers)s::uuid[])",
+        " WHERE customer_id = ANY(%(customers)b::uuid[])",
         {
             "ids": [key_id for key_id, _, _ in fresh],
             "customers": wanted,
@@ -277,6 +280,7 @@ async def seal(conn: Conn, events: Sequence[tuple[str, Sealable]]) -> list[Seala
     Each ``data`` is sealed in place (the caller hands over a fresh dump); ``metadata`` is copied.
     """
     subjects: dict[UUID, tuple[UUID, Leaves]] = {}  # event id -> (its customer, its data's personal leaves)
+    prepared: dict[UUID, _Prepared] = {}  # customer -> its key made ready once for the batch
     for stream_id, event in events:
         customer = subject_customer(stream_id, event.metadata, event.data)
         if customer is None:
@@ -295,32 +299,58 @@ async def seal(conn: Conn, events: Sequence[tuple[str, Sealable]]) -> list[Seala
             sealed.append(event)
         else:
             customer, in_data = subject
-            sealed.append(_sealed(event, keys[customer], in_data))
+            ready = prepared.get(customer)
+            if ready is None:
+                ready = prepared[customer] = _Prepared.of(keys[customer])
+            sealed.append(_sealed(event, keys[customer], in_data, ready))
     return sealed
 
 
-def _sealed(event: Sealable, key: CustomerKey, in_data: Leaves | None = None) -> Sealable:
+@dataclass(frozen=True)
+class _Prepared:
+    """What sealing with one key needs, looked up once per key of a batch rather than once per event."""
+
+    cipher: AESGCM | None
+    salt_key: bytes | None
+    key_id: str
+
+    @classmethod
+    def of(cls, key: CustomerKey) -> _Prepared:
+        return cls(key.cipher(), key.salt_key(), str(key.key_id))
+
+
+def _sealed(
+    event: Sealable, key: CustomerKey, in_data: Leaves | None = None, ready: _Prepared | None = None
+) -> Sealable:
     """``event`` sealed with ``key``; ``in_data``: the personal leaves of its data, when already found
-    (the walk is a visible part of the writer's cost, so :func:`seal` does it once)."""
+    (the walk is a visible part of the writer's cost, so :func:`seal` does it once); ``ready``: ``key``
+    prepared (:class:`_Prepared`), when the caller seals several events with it."""
     data, metadata = event.data, dict(event.metadata)  # data is the caller's fresh dump; metadata is shared
     if in_data is None:
         in_data, in_meta = _personal_leaves(event.event_type, data, metadata)
     else:
         in_meta = [leaf for path in PERSONAL_METADATA for leaf in leaves(metadata, path)]  # on the copy
-    cipher, salt_key, commitments = key.cipher(), key.salt_key(), bytearray()
+    ready = ready or _Prepared.of(key)
+    cipher, salt_key, commitments = ready.cipher, ready.salt_key, bytearray()
     if cipher is None or salt_key is None:
         for _, container, slot in (*in_data, *in_meta):
             container[slot] = ERASED
         return Sealable(event.event_id, event.event_type, data, metadata)
     aad_prefix = f"{event.event_id}/"  # _aad(event_id, where), without formatting the id per field
-    for where, container, slot in [*in_data, *((f"metadata.{path}", c, s) for path, c, s in in_meta)]:
+    fields = [*in_data, *((f"metadata.{path}", c, s) for path, c, s in in_meta)]
+    nonces = os.urandom(_NONCE * len(fields))
+    for at, (where, container, slot) in enumerate(fields):
         container[slot], committed = _seal_value(
-            cipher, salt_key, (aad_prefix + where).encode(), container[slot]
+            cipher,
+            salt_key,
+            (aad_prefix + where).encode(),
+            container[slot],
+            nonces[at * _NONCE : (at + 1) * _NONCE],
         )
         commitments += committed
     metadata[SEALED] = {
         "v": SEAL_FORMAT,
-        "key": str(key.key_id),
+        "key": ready.key_id,
         "data": [path for path, _, _ in in_data],
         "metadata": [path for path, _, _ in in_meta],
         "commitments": base64.urlsafe_b64encode(commitments).decode(),

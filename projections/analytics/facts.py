@@ -5,6 +5,8 @@ The same functions serve the live projection and a rebuild; none reads a clock o
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -14,6 +16,8 @@ from uuid import UUID
 from contracts import (
     CallRecorded,
     Channel,
+    CustomerAbsorbed,
+    CustomerUnmerged,
     DealEvent,
     DealLost,
     DealOpened,
@@ -29,6 +33,7 @@ from contracts import (
     RefundRecorded,
     SocialMessageReceived,
     UnknownEventType,
+    event_class,
     parse_event,
     stream_customer,
 )
@@ -55,15 +60,58 @@ class Fact:
     metadata: dict[str, Any]
 
 
-def to_fact(recorded: RecordedEvent) -> Fact | None:
-    """The fact for an event of a stream this projection reads; None for anything else."""
-    if stream_category(recorded.stream_id) not in CATEGORIES:
+#: The events a fact row, a deal, a task or a merge comes from: the others are not parsed at all.
+FACT_EVENTS: tuple[type[Envelope], ...] = (
+    InteractionEvent,
+    DealEvent,
+    TaskEvent,
+    CustomerAbsorbed,
+    CustomerUnmerged,
+)
+
+
+def _class_of(data: dict[str, Any]) -> type[Envelope] | None:
+    """The contract :func:`parse_event` would validate ``data`` with; None where it would raise
+    :class:`UnknownEventType`."""
+    version = data.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool):
         return None
+    return _known(str(data.get("event_type")), version)
+
+
+@functools.lru_cache(maxsize=1024)
+def _known(event_type: str, schema_version: int) -> type[Envelope] | None:
     try:
-        event = parse_event(recorded.data, STORED)
+        return event_class(event_type, schema_version)
     except UnknownEventType:
         return None
-    return Fact(recorded.position, event, stream_customer(recorded.stream_id), recorded.metadata)
+
+
+def read_facts(events: Iterable[RecordedEvent]) -> tuple[list[Fact], set[UUID]]:
+    """The facts among ``events`` (only their events are parsed), and the customers of the streams of
+    every known event this projection reads, facts or not (whose aliases a batch looks up)."""
+    facts: list[Fact] = []
+    customers: set[UUID] = set()
+    for recorded in events:
+        if stream_category(recorded.stream_id) not in CATEGORIES:
+            continue
+        data = recorded.data
+        kind = _class_of(data)
+        if kind is None:
+            continue
+        customer_id = stream_customer(recorded.stream_id)
+        if customer_id is not None:
+            customers.add(customer_id)
+        if issubclass(kind, FACT_EVENTS):
+            event = parse_event(data, STORED)
+            facts.append(Fact(recorded.position, event, customer_id, recorded.metadata))
+    return facts, customers
+
+
+def to_fact(recorded: RecordedEvent) -> Fact | None:
+    """The fact for an event of a stream this projection reads; None for anything else."""
+    facts, _ = read_facts([recorded])
+    return facts[0] if facts else None
 
 
 @dataclass(frozen=True)

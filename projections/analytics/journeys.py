@@ -42,13 +42,13 @@ LEFT JOIN LATERAL (
 WHERE s.position = target.position
 """
 
-_OF_CUSTOMERS = "SELECT position FROM analytics_sales WHERE customer_id = ANY(%(whole)s)"
+_OF_CUSTOMERS = "SELECT position FROM analytics_sales WHERE customer_id = ANY(%(whole)b::uuid[])"
 
 #: New sales, and sales after the earliest new touch of each customer.
 _AFTER_NEW = """
-SELECT unnest(%(sales)s::bigint[]) AS position
+SELECT unnest(%(sales)b::bigint[]) AS position
 UNION
-SELECT x.position FROM unnest(%(ids)s::uuid[], %(ats)s::timestamptz[], %(positions)s::bigint[])
+SELECT x.position FROM unnest(%(ids)b::uuid[], %(ats)b::timestamptz[], %(positions)b::bigint[])
     AS m(customer_id, occurred_at, position)
 JOIN analytics_sales x ON x.customer_id = m.customer_id AND x.occurred_at >= m.occurred_at
     AND (x.occurred_at, x.position) > (m.occurred_at, m.position)
@@ -78,27 +78,27 @@ async def refresh(
         )
     elif sale_positions:
         await conn.execute(
-            _ATTRIBUTE.format(targets="SELECT unnest(%(sales)s::bigint[]) AS position"),
+            _ATTRIBUTE.format(targets="SELECT unnest(%(sales)b::bigint[]) AS position"),
             {"sales": list(sale_positions)},
         )
 
 
 async def _recompute(conn: Conn, whole: list[UUID]) -> None:
     """First touches and every sale's attribution of ``whole``, from their rows as they stand now."""
-    await conn.execute("DELETE FROM analytics_first_touches WHERE customer_id = ANY(%s)", (whole,))
+    await conn.execute("DELETE FROM analytics_first_touches WHERE customer_id = ANY(%b::uuid[])", (whole,))
     await conn.execute(
         "INSERT INTO analytics_first_touches (customer_id, occurred_at, position, channel, source)"
-        " SELECT c.id, t.occurred_at, t.position, t.channel, t.source FROM unnest(%s::uuid[]) AS c(id)"
+        " SELECT c.id, t.occurred_at, t.position, t.channel, t.source FROM unnest(%b::uuid[]) AS c(id)"
         " CROSS JOIN LATERAL (SELECT occurred_at, position, channel, source FROM analytics_touches"
         " WHERE customer_id = c.id ORDER BY occurred_at, position LIMIT 1) AS t",
         (whole,),
     )
     await conn.execute(_ATTRIBUTE.format(targets=_OF_CUSTOMERS), {"whole": whole})
-    await conn.execute("DELETE FROM analytics_touch_days WHERE customer_id = ANY(%s)", (whole,))
+    await conn.execute("DELETE FROM analytics_touch_days WHERE customer_id = ANY(%b::uuid[])", (whole,))
     await conn.execute(
         "INSERT INTO analytics_touch_days (day, customer_id, channel, source, interactions)"
         " SELECT (occurred_at AT TIME ZONE 'UTC')::date, customer_id, channel, source, count(*)"
-        " FROM analytics_touches WHERE customer_id = ANY(%s) GROUP BY 1, 2, 3, 4",
+        " FROM analytics_touches WHERE customer_id = ANY(%b::uuid[]) GROUP BY 1, 2, 3, 4",
         (whole,),
     )
 
@@ -113,7 +113,8 @@ async def _recount_days(conn: Conn, positions: Sequence[int], whole: list[UUID])
         "   AND t.occurred_at < (k.day + 1)::timestamp AT TIME ZONE 'UTC'"
         "   AND t.channel = k.channel AND t.source = k.source)"
         " FROM (SELECT DISTINCT (occurred_at AT TIME ZONE 'UTC')::date AS day, customer_id, channel, source"
-        "   FROM analytics_touches WHERE position = ANY(%s) AND customer_id <> ALL(%s::uuid[])) AS k"
+        "   FROM analytics_touches WHERE position = ANY(%b::bigint[])"
+        "   AND customer_id <> ALL(%b::uuid[])) AS k"
         " ON CONFLICT (day, customer_id, channel, source) DO UPDATE SET interactions = excluded.interactions",
         (list(positions), whole),
     )
@@ -125,7 +126,7 @@ async def _earliest_new_touches(
     """Per customer (other than ``whole``), the earliest of the batch's touches, as its rows stand now."""
     cur = await conn.execute(
         "SELECT DISTINCT ON (customer_id) customer_id, occurred_at, position FROM analytics_touches"
-        " WHERE position = ANY(%s) AND customer_id <> ALL(%s::uuid[])"
+        " WHERE position = ANY(%b::bigint[]) AND customer_id <> ALL(%b::uuid[])"
         " ORDER BY customer_id, occurred_at, position",
         (list(positions), whole),
     )
@@ -136,7 +137,7 @@ async def _lower_first_touches(conn: Conn, positions: Sequence[int], whole: list
     await conn.execute(
         "INSERT INTO analytics_first_touches (customer_id, occurred_at, position, channel, source)"
         " SELECT DISTINCT ON (customer_id) customer_id, occurred_at, position, channel, source"
-        " FROM analytics_touches WHERE position = ANY(%s) AND customer_id <> ALL(%s::uuid[])"
+        " FROM analytics_touches WHERE position = ANY(%b::bigint[]) AND customer_id <> ALL(%b::uuid[])"
         " ORDER BY customer_id, occurred_at, position"
         " ON CONFLICT (customer_id) DO UPDATE SET occurred_at = excluded.occurred_at,"
         " position = excluded.position, channel = excluded.channel, source = excluded.source"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from datetime import datetime
@@ -11,6 +12,7 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from plumbing.eventstore.postgres import Conn
+from plumbing.fast_json import dumps
 from projections.analytics.facts import DealRow, Response, Sale, TaskRow, Thread, Touch, Visit
 
 TOUCH_COLUMNS = "position, event_id, customer_id, occurred_at, channel, source, direction, agent, event_type"
@@ -20,32 +22,70 @@ SALE_COLUMNS = (
 )
 
 
+def columns(rows: Sequence[tuple[Any, ...]]) -> tuple[list[Any], ...]:
+    """Rows as one list per column, for ``unnest``: one statement per table, not one per row."""
+    return tuple(map(list, zip(*rows, strict=True)))
+
+
+def json_text(value: Any) -> str:
+    """JSON text of a value, for a ``text[]`` cast to jsonb (PostgreSQL stores the jsonb the standard
+    library's text would give)."""
+    text = dumps(value)
+    return text.decode() if isinstance(text, bytes) else text
+
+
 async def insert_touches(conn: Conn, touches: Sequence[Touch], origin: dict[int, UUID]) -> None:
+    """Insert the batch's touches; a position already there (a replay) keeps its row."""
     if not touches:
         return
-    async with conn.cursor() as cur:
-        await cur.executemany(
-            f"INSERT INTO analytics_touches ({TOUCH_COLUMNS}, origin_id)"  # noqa: S608 - constant
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (position) DO NOTHING",
-            [(*_values(t), origin[t.position]) for t in touches],
-        )
+    await conn.execute(
+        f"INSERT INTO analytics_touches ({TOUCH_COLUMNS}, origin_id)"  # noqa: S608 - constant
+        " SELECT * FROM unnest(%b::bigint[], %b::uuid[], %b::uuid[], %b::timestamptz[], %b::text[],"
+        " %b::text[], %b::text[], %b::text[], %b::text[], %b::uuid[]) ON CONFLICT (position) DO NOTHING",
+        columns([(*_values(t), origin[t.position]) for t in touches]),
+    )
 
 
 async def insert_sales(conn: Conn, sales: Sequence[Sale], origin: dict[int, UUID]) -> None:
+    """Insert the batch's sales (amounts as text, as a numeric parameter is sent: the scale is kept;
+    items as a JSON array, since an array of arrays cannot be ragged); replays keep their rows."""
     if not sales:
         return
-    async with conn.cursor() as cur:
-        await cur.executemany(
-            f"INSERT INTO analytics_sales ({SALE_COLUMNS}, origin_id)"  # noqa: S608 - constant
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (position) DO NOTHING",
-            [(*_values(s)[:-2], list(s.items), Jsonb(s.item_names), origin[s.position]) for s in sales],
-        )
+    await conn.execute(
+        f"INSERT INTO analytics_sales ({SALE_COLUMNS}, origin_id)"  # noqa: S608 - constant
+        " SELECT p, e, c, o, k, r, ch, src, cur, a::numeric, d,"
+        " ARRAY(SELECT x.item FROM jsonb_array_elements_text(i::jsonb) WITH ORDINALITY AS x(item, ord)"
+        " ORDER BY x.ord), n::jsonb, og"
+        " FROM unnest(%b::bigint[], %b::uuid[], %b::uuid[], %b::timestamptz[], %b::text[], %b::text[],"
+        " %b::text[], %b::text[], %b::text[], %b::text[], %b::boolean[], %b::text[], %b::text[], %b::uuid[])"
+        " AS s(p, e, c, o, k, r, ch, src, cur, a, d, i, n, og)"
+        " ON CONFLICT (position) DO NOTHING",
+        columns(
+            [
+                (
+                    *_values(s)[:-4],
+                    str(s.amount),
+                    s.discounted,
+                    json_text(list(s.items)),
+                    json_text(s.item_names),
+                    origin[s.position],
+                )
+                for s in sales
+            ]
+        ),
+    )
 
 
 def _values(row: object) -> tuple[Any, ...]:
     """A fact dataclass's fields in declaration order (the order of its table's column list)."""
-    return tuple(getattr(row, f.name) for f in fields(row))  # type: ignore[arg-type]
+    kind = type(row)
+    getter = _GETTERS.get(kind)
+    if getter is None:
+        getter = _GETTERS[kind] = operator.attrgetter(*(f.name for f in fields(row)))  # type: ignore[arg-type]
+    return tuple(getter(row))
+
+
+_GETTERS: dict[type, operator.attrgetter[Any]] = {}
 
 
 def touch_from(row: Sequence[Any]) -> Touch:
@@ -62,13 +102,13 @@ async def facts_of(conn: Conn, customer_ids: Iterable[UUID], upto: int) -> tuple
     ids = list(customer_ids)
     cur = await conn.execute(
         f"SELECT {TOUCH_COLUMNS} FROM analytics_touches"  # noqa: S608 - constant
-        " WHERE customer_id = ANY(%s) AND position <= %s ORDER BY position",
+        " WHERE customer_id = ANY(%b::uuid[]) AND position <= %s ORDER BY position",
         (ids, upto),
     )
     touches = [touch_from(row) for row in await cur.fetchall()]
     cur = await conn.execute(
         f"SELECT {SALE_COLUMNS} FROM analytics_sales"  # noqa: S608 - constant
-        " WHERE customer_id = ANY(%s) AND position <= %s ORDER BY position",
+        " WHERE customer_id = ANY(%b::uuid[]) AND position <= %s ORDER BY position",
         (ids, upto),
     )
     return touches, [sale_from(row) for row in await cur.fetchall()]
@@ -80,25 +120,30 @@ async def load_threads(conn: Conn, keys: Iterable[tuple[UUID, str]]) -> dict[tup
         return {}
     cur = await conn.execute(
         "SELECT customer_id, channel, pending_since, last_at, replied FROM analytics_threads"
-        " WHERE (customer_id, channel) IN (SELECT * FROM unnest(%s::uuid[], %s::text[]))",
+        " WHERE (customer_id, channel) IN (SELECT * FROM unnest(%b::uuid[], %b::text[]))",
         ([k[0] for k in wanted], [k[1] for k in wanted]),
     )
     return {(row[0], row[1]): Thread(*row) for row in await cur.fetchall()}
 
 
 async def save_threads(conn: Conn, threads: Iterable[Thread], responses: Sequence[Response]) -> None:
-    async with conn.cursor() as cur:
-        await cur.executemany(
+    """Upsert the threads the batch changed (each once) and insert its replies (replays keep theirs)."""
+    changed = [(t.customer_id, t.channel, t.pending_since, t.last_at, t.replied) for t in threads]
+    if changed:
+        await conn.execute(
             "INSERT INTO analytics_threads (customer_id, channel, pending_since, last_at, replied)"
-            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (customer_id, channel) DO UPDATE SET"
+            " SELECT * FROM unnest(%b::uuid[], %b::text[], %b::timestamptz[], %b::timestamptz[],"
+            " %b::boolean[]) ON CONFLICT (customer_id, channel) DO UPDATE SET"
             " pending_since = excluded.pending_since, last_at = excluded.last_at, replied = excluded.replied",
-            [(t.customer_id, t.channel, t.pending_since, t.last_at, t.replied) for t in threads],
+            columns(changed),
         )
-        await cur.executemany(
+    if responses:
+        await conn.execute(
             "INSERT INTO analytics_responses (position, customer_id, channel, agent, inbound_at, replied_at,"
-            " seconds, first_response) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+            " seconds, first_response) SELECT * FROM unnest(%b::bigint[], %b::uuid[], %b::text[],"
+            " %b::text[], %b::timestamptz[], %b::timestamptz[], %b::float8[], %b::boolean[])"
             " ON CONFLICT (position) DO NOTHING",
-            [_values(r) for r in responses],
+            columns([_values(r) for r in responses]),
         )
 
 
@@ -144,9 +189,12 @@ def deal_from(row: Sequence[Any]) -> DealRow:
 
 
 async def load_deals(conn: Conn, deal_ids: Iterable[UUID]) -> dict[UUID, DealRow]:
+    wanted = list(deal_ids)
+    if not wanted:
+        return {}
     cur = await conn.execute(
-        f"SELECT {DEAL_COLUMNS} FROM analytics_deals WHERE deal_id = ANY(%s)",  # noqa: S608 - constant
-        (list(deal_ids),),
+        f"SELECT {DEAL_COLUMNS} FROM analytics_deals WHERE deal_id = ANY(%b::uuid[])",  # noqa: S608 - constant
+        (wanted,),
     )
     return {row[0]: deal_from(row) for row in await cur.fetchall()}
 
@@ -181,9 +229,12 @@ TASK_COLUMNS = (
 
 
 async def load_tasks(conn: Conn, task_ids: Iterable[UUID]) -> dict[UUID, TaskRow]:
+    wanted = list(task_ids)
+    if not wanted:
+        return {}
     cur = await conn.execute(
-        f"SELECT {TASK_COLUMNS} FROM analytics_tasks WHERE task_id = ANY(%s)",  # noqa: S608 - constant
-        (list(task_ids),),
+        f"SELECT {TASK_COLUMNS} FROM analytics_tasks WHERE task_id = ANY(%b::uuid[])",  # noqa: S608 - constant
+        (wanted,),
     )
     return {row[0]: TaskRow(*row) for row in await cur.fetchall()}
 

@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from psycopg.types.json import Jsonb
-
 from contracts import CustomerAbsorbed, CustomerUnmerged, DealEvent, DealOpened
 from contracts.read.analytics import CustomerTraits
 from contracts.sales_tasks import TaskCreated, TaskEvent
@@ -37,9 +35,9 @@ from projections.analytics.facts import (
     evolve_deal,
     evolve_task,
     is_conversation,
+    read_facts,
     sale_of,
     step_thread,
-    to_fact,
     touch_of,
 )
 from projections.analytics.traits import step_traits, traits_of
@@ -66,7 +64,8 @@ class _Batch:
 
 async def _aliases(conn: Conn, ids: Iterable[UUID]) -> dict[UUID, UUID]:
     cur = await conn.execute(
-        "SELECT customer_id, survivor_id FROM analytics_aliases WHERE customer_id = ANY(%s)", (list(ids),)
+        "SELECT customer_id, survivor_id FROM analytics_aliases WHERE customer_id = ANY(%b::uuid[])",
+        (list(ids),),
     )
     return {row[0]: row[1] for row in await cur.fetchall()}
 
@@ -76,13 +75,13 @@ def _gather(facts: Sequence[Fact], aliases: dict[UUID, UUID]) -> _Batch:
     for fact in facts:
         touch, sale = touch_of(fact), sale_of(fact)
         if touch is not None:
-            owner = aliases.get(touch.customer_id, touch.customer_id)
+            owner = aliases.get(touch.customer_id)
             batch.origin[touch.position] = touch.customer_id
-            batch.touches.append(replace(touch, customer_id=owner))
+            batch.touches.append(touch if owner is None else replace(touch, customer_id=owner))
         if sale is not None:
-            owner = aliases.get(sale.customer_id, sale.customer_id)
+            owner = aliases.get(sale.customer_id)
             batch.origin[sale.position] = sale.customer_id
-            batch.sales.append(replace(sale, customer_id=owner))
+            batch.sales.append(sale if owner is None else replace(sale, customer_id=owner))
     return batch
 
 
@@ -153,7 +152,7 @@ async def _unmerge(conn: Conn, survivor: UUID, event: CustomerUnmerged) -> None:
     for table in ("analytics_touches", "analytics_sales"):
         await conn.execute(
             f"UPDATE {table} SET customer_id = %s"  # noqa: S608 - constant names
-            " WHERE customer_id = %s AND (origin_id = %s OR event_id = ANY(%s))",
+            " WHERE customer_id = %s AND (origin_id = %s OR event_id = ANY(%b::uuid[]))",
             (restored, survivor, restored, moved),
         )
     for table in ("analytics_deals", "analytics_tasks"):
@@ -172,20 +171,46 @@ async def _unmerge(conn: Conn, survivor: UUID, event: CustomerUnmerged) -> None:
 
 @dataclass
 class _Current:
-    """A customer's open traits version (None: the customer has none open)."""
+    """A customer's open traits version (None: the customer has none open); ``document`` is the traits
+    as JSON (``model_dump(mode="json")``), what a change is detected on and what is stored."""
 
     version: int
     valid_from: datetime
     traits: CustomerTraits | None
+    document: dict[str, Any] | None
+
+
+@dataclass
+class _Row:
+    """A traits version the batch wrote, as it stands now."""
+
+    valid_from: datetime
+    valid_to: datetime | None
+    position: int
+    traits: CustomerTraits
+    document: dict[str, Any]
 
 
 class _Versions:
-    """Writes traits versions fact by fact: a change at the instant of the open version replaces it,
-    a later one closes it and opens the next, so the history does not depend on batch sizes."""
+    """Traits versions fact by fact: a change at the instant of the open version replaces it, a later one
+    closes it and opens the next, so the history does not depend on batch sizes.
 
-    def __init__(self, conn: Conn, current: dict[UUID, _Current]) -> None:
+    The batch's versions are kept here and written at its end in at most three statements (:meth:`flush`)
+    instead of one or two per fact: only this class reads or writes ``analytics_traits`` during a batch,
+    and it answers from the rows as they would stand had every change been written when it was made.
+    ``current`` is the open version of every customer the batch involves; ``below`` the highest version
+    before the batch other than the open one, for those without one (the rest are read when needed: a
+    merge closed their open one)."""
+
+    def __init__(self, conn: Conn, current: dict[UUID, _Current], below: dict[UUID, int | None]) -> None:
         self.conn = conn
         self.current = current
+        self.opened = {customer_id: found.version for customer_id, found in current.items()}
+        self.below = below
+        self.deleted: set[tuple[UUID, int]] = set()  # rows from before the batch
+        self.closed: dict[tuple[UUID, int], datetime] = {}  # rows from before the batch: their valid_to
+        self.written: dict[tuple[UUID, int], _Row] = {}
+        self.numbers: dict[UUID, set[int]] = {}  # versions in ``written``, by customer
 
     def traits(self, customer_id: UUID) -> CustomerTraits | None:
         found = self.current.get(customer_id)
@@ -193,67 +218,117 @@ class _Versions:
 
     async def _next_version(self, customer_id: UUID) -> int:
         """After closed versions (a customer merged away and restored), numbering goes on."""
-        cur = await self.conn.execute(
-            "SELECT coalesce(max(version) + 1, 0) FROM analytics_traits WHERE customer_id = %s",
-            (customer_id,),
-        )
-        row = await cur.fetchone()
-        return int(row[0]) if row else 0
+        if customer_id not in self.below:
+            cur = await self.conn.execute(  # nothing written yet: the rows from before the batch
+                "SELECT max(version) FROM analytics_traits WHERE customer_id = %s AND version <> %s",
+                (customer_id, self.opened.get(customer_id, -1)),
+            )
+            row = await cur.fetchone()
+            self.below[customer_id] = row[0] if row else None
+        versions = [*self.numbers.get(customer_id, ()), self.below[customer_id]]
+        opened = self.opened.get(customer_id)
+        if opened is not None and (customer_id, opened) not in self.deleted:
+            versions.append(opened)
+        return max((v for v in versions if v is not None), default=-1) + 1
+
+    def _delete(self, key: tuple[UUID, int]) -> None:
+        if key in self.written:
+            del self.written[key]
+            self.numbers[key[0]].discard(key[1])
+        else:
+            self.deleted.add(key)
+
+    def _close(self, key: tuple[UUID, int], at: datetime) -> None:
+        if key in self.written:
+            self.written[key].valid_to = at
+        else:
+            self.closed[key] = at
 
     async def write(self, customer_id: UUID, new: CustomerTraits | None, at: datetime, position: int) -> None:
         now = self.current.get(customer_id)
-        if _dump(new) == _dump(now.traits if now else None):
+        document = _dump(new)
+        if document == (now.document if now else None):
             return
         version = await self._next_version(customer_id) if now is None else 0
         if now is not None:
             at = max(at, now.valid_from)
             version = now.version
             if at == now.valid_from:
-                await self.conn.execute(
-                    "DELETE FROM analytics_traits WHERE customer_id = %s AND version = %s",
-                    (customer_id, version),
-                )
+                self._delete((customer_id, version))
             else:
-                await self.conn.execute(
-                    "UPDATE analytics_traits SET valid_to = %s WHERE customer_id = %s AND version = %s",
-                    (at, customer_id, version),
-                )
+                self._close((customer_id, version), at)
                 version += 1
-        if new is None:
+        if new is None or document is None:
             self.current.pop(customer_id, None)
             return
-        await self.conn.execute(
-            "INSERT INTO analytics_traits (customer_id, version, valid_from, valid_to, position,"
-            " last_purchase_at, last_contact_at, purchase_count, traits)"
-            " VALUES (%s, %s, %s, NULL, %s, %s, %s, %s, %s)",
-            (
-                customer_id,
-                version,
-                at,
-                position,
-                new.last_purchase_at,
-                new.last_contact_at,
-                new.purchase_count,
-                Jsonb(new.model_dump(mode="json")),
-            ),
-        )
-        self.current[customer_id] = _Current(version, at, new)
+        self.written[(customer_id, version)] = _Row(at, None, position, new, document)
+        self.numbers.setdefault(customer_id, set()).add(version)
+        self.current[customer_id] = _Current(version, at, new, document)
+
+    async def flush(self) -> None:
+        """Write the batch's changes: rows deleted and closed first (the open version of a customer is
+        unique, and a deleted one's number may be taken again), then the new rows."""
+        if self.deleted:
+            await self.conn.execute(
+                "DELETE FROM analytics_traits WHERE (customer_id, version) IN"
+                " (SELECT * FROM unnest(%b::uuid[], %b::integer[]))",
+                rows.columns(list(self.deleted)),
+            )
+        if self.closed:
+            await self.conn.execute(
+                "UPDATE analytics_traits t SET valid_to = c.valid_to"
+                " FROM unnest(%b::uuid[], %b::integer[], %b::timestamptz[]) AS c(id, version, valid_to)"
+                " WHERE t.customer_id = c.id AND t.version = c.version",
+                rows.columns([(*key, at) for key, at in self.closed.items()]),
+            )
+        if self.written:
+            await self.conn.execute(
+                "INSERT INTO analytics_traits (customer_id, version, valid_from, valid_to, position,"
+                " last_purchase_at, last_contact_at, purchase_count, traits)"
+                " SELECT c, v, f, t, p, lp, lc, n, d::jsonb FROM unnest(%b::uuid[], %b::integer[],"
+                " %b::timestamptz[], %b::timestamptz[], %b::bigint[], %b::timestamptz[], %b::timestamptz[],"
+                " %b::integer[], %b::text[]) AS r(c, v, f, t, p, lp, lc, n, d)",
+                rows.columns(
+                    [
+                        (
+                            customer_id,
+                            version,
+                            row.valid_from,
+                            row.valid_to,
+                            row.position,
+                            row.traits.last_purchase_at,
+                            row.traits.last_contact_at,
+                            row.traits.purchase_count,
+                            rows.json_text(row.document),
+                        )
+                        for (customer_id, version), row in self.written.items()
+                    ]
+                ),
+            )
 
 
 def _dump(traits: CustomerTraits | None) -> dict[str, Any] | None:
     return None if traits is None else traits.model_dump(mode="json")
 
 
-async def _open_versions(conn: Conn, ids: Iterable[UUID]) -> dict[UUID, _Current]:
+async def _open_versions(conn: Conn, ids: Iterable[UUID]) -> _Versions:
+    """The open version of each of ``ids`` that has one, and the highest version of each other."""
     cur = await conn.execute(
-        "SELECT customer_id, version, valid_from, traits FROM analytics_traits"
-        " WHERE customer_id = ANY(%s) AND valid_to IS NULL",
-        (list(ids),),
+        "SELECT c.id, o.version, o.valid_from, o.traits, CASE WHEN o.version IS NULL THEN"
+        " (SELECT max(version) FROM analytics_traits WHERE customer_id = c.id) END"
+        " FROM unnest(%b::uuid[]) AS c(id)"
+        " LEFT JOIN analytics_traits o ON o.customer_id = c.id AND o.valid_to IS NULL",
+        (list(set(ids)),),
     )
-    return {
-        row[0]: _Current(row[1], row[2], CustomerTraits.model_validate(row[3]))
-        for row in await cur.fetchall()
-    }
+    current: dict[UUID, _Current] = {}
+    below: dict[UUID, int | None] = {}
+    for customer_id, version, valid_from, document, top in await cur.fetchall():
+        if version is None:
+            below[customer_id] = top
+        else:
+            traits = CustomerTraits.model_validate(document)
+            current[customer_id] = _Current(version, valid_from, traits, _dump(traits))
+    return _Versions(conn, current, below)
 
 
 async def _recompute(conn: Conn, versions: _Versions, ids: Sequence[UUID], fact: Fact) -> None:
@@ -278,7 +353,7 @@ def _involved(facts: Sequence[Fact], batch: _Batch) -> set[UUID]:
 
 async def _traits(conn: Conn, facts: Sequence[Fact], batch: _Batch) -> None:
     """Fold every fact into its customer's traits in log order; merges move rows, then recompute."""
-    versions = _Versions(conn, await _open_versions(conn, _involved(facts, batch)))
+    versions = await _open_versions(conn, _involved(facts, batch))
     touches = {t.position: t for t in batch.touches}
     sales = {s.position: s for s in batch.sales}
     for fact in facts:
@@ -297,6 +372,7 @@ async def _traits(conn: Conn, facts: Sequence[Fact], batch: _Batch) -> None:
         elif isinstance(event, CustomerUnmerged) and owner is not None:
             await _unmerge(conn, owner, event)
             await _recompute(conn, versions, [owner, event.restored_id], fact)
+    await versions.flush()
 
 
 def _moved(facts: Sequence[Fact]) -> set[UUID]:
@@ -310,9 +386,9 @@ def _moved(facts: Sequence[Fact]) -> set[UUID]:
     return moved
 
 
-def _customers(facts: Sequence[Fact]) -> set[UUID]:
+def _customers(facts: Sequence[Fact], streams: set[UUID]) -> set[UUID]:
     """The customers of a batch: of its customer streams, and those a deal or a task is opened for."""
-    ids = {f.customer_id for f in facts if f.customer_id is not None}
+    ids = set(streams)
     for fact in facts:
         if isinstance(fact.event, DealOpened | TaskCreated) and fact.event.customer_id is not None:
             ids.add(fact.event.customer_id)
@@ -325,10 +401,10 @@ class AnalyticsProjection:
     name = NAME
 
     async def apply(self, conn: Conn, events: Sequence[RecordedEvent]) -> None:
-        facts = [fact for fact in map(to_fact, events) if fact is not None]
-        if not facts:
+        facts, streams = read_facts(events)
+        if not facts:  # nothing to write
             return
-        aliases = await _aliases(conn, _customers(facts))
+        aliases = await _aliases(conn, _customers(facts, streams))
         batch = _gather(facts, aliases)
         await rows.insert_touches(conn, batch.touches, batch.origin)
         await rows.insert_sales(conn, batch.sales, batch.origin)

@@ -105,7 +105,8 @@ def _apply(card: CustomerCard, fact: Fact) -> CustomerCard:
     elif isinstance(event, InteractionEvent):
         _interact(card, fact.position, event)
     card.last_position = fact.position
-    card.updated_at = max(card.updated_at, event.received_at)
+    if event.received_at > card.updated_at:  # max(): the card's own value when they are equal
+        card.updated_at = event.received_at
     return card
 
 
@@ -120,49 +121,56 @@ def _link(card: CustomerCard, event: IdentityLinked) -> None:
         return  # a forgotten customer's identity: nothing left to show or to find them by
     if is_transaction_reference(identity):
         return  # an order's id: the purchase shows it, and a buyer would collect one per order
-    if any(view.key == identity.key for view in card.identities):
+    key = identity.key
+    if any(view.key == key for view in card.identities):
         return
     card.identities.append(
         IdentityView(
             kind=identity.kind,
             value=identity.value,
             provider=identity.provider,
-            key=identity.key,
+            key=key,
             linked_at=event.occurred_at,
             source=STAFF_SOURCE if event.rule == STAFF_SOURCE else None,
         )
     )
-    card.created_at = min(card.created_at, event.occurred_at)
+    _created_by(card, event.occurred_at)
 
 
-def _seen(card: CustomerCard, event: InteractionEvent) -> None:
-    """The identities this interaction carried were seen now, on its channel."""
+def _seen(card: CustomerCard, event: InteractionEvent, channel: str) -> None:
+    """The identities this interaction carried were seen now, on its ``channel``."""
     carried = {identity.key for identity in event.sender.identities}
+    at = event.occurred_at
     for view in card.identities:
         if view.key in carried:
-            if view.source != STAFF_SOURCE and (
-                view.first_seen_at is None or event.occurred_at < view.first_seen_at
-            ):
-                view.source = event.channel.value  # the earliest interaction, even one delivered late
-            view.first_seen_at = _earliest(view.first_seen_at, event.occurred_at)
-            view.last_seen_at = _latest(view.last_seen_at, event.occurred_at)
+            if view.first_seen_at is None or at < view.first_seen_at:
+                if view.source != STAFF_SOURCE:
+                    view.source = channel  # the earliest interaction, even one delivered late
+                view.first_seen_at = at
+            if view.last_seen_at is None or at > view.last_seen_at:
+                view.last_seen_at = at
 
 
 def _interact(card: CustomerCard, position: int, event: InteractionEvent) -> None:
-    stats = card.channels.setdefault(event.channel.value, ChannelStats())
+    channel, at = event.channel.value, event.occurred_at
+    stats = card.channels.get(channel)
+    if stats is None:
+        stats = card.channels[channel] = ChannelStats()
     stats.count += 1
-    stats.last_at = _latest(stats.last_at, event.occurred_at)
+    if stats.last_at is None or at > stats.last_at:
+        stats.last_at = at
     card.interaction_count += 1
-    card.last_interaction_at = _latest(card.last_interaction_at, event.occurred_at)
-    card.created_at = min(card.created_at, event.occurred_at)
-    _seen(card, event)
+    if card.last_interaction_at is None or at > card.last_interaction_at:
+        card.last_interaction_at = at
+    _created_by(card, at)
+    _seen(card, event, channel)
     if event.sender.display_name and not profile.staff_owned(card, AttributeName.NAME):
         card.display_name = event.sender.display_name
     view = InteractionView(
         position=position,
         event_id=event.event_id,
         event_type=event.event_type,
-        channel=event.channel.value,
+        channel=channel,
         provider=event.provider,
         direction=event.direction.value,
         summary=event.summary,
@@ -253,9 +261,11 @@ def _newest_first(views: list[InteractionView]) -> list[InteractionView]:
     return sorted(views, key=lambda v: (v.occurred_at, v.position), reverse=True)[:RECENT_INTERACTIONS]
 
 
-def _earliest(current: datetime | None, candidate: datetime) -> datetime:
-    return candidate if current is None or candidate < current else current
+def _created_by(card: CustomerCard, at: datetime) -> None:
+    """The card's customer was there at ``at`` (its ``created_at`` is the earliest such time).
 
-
-def _latest(current: datetime | None, candidate: datetime) -> datetime:
-    return candidate if current is None or candidate > current else current
+    Fields are set only when they change, here and in the other folds: the hot path of a rebuild, and
+    a pydantic attribute assignment costs more than the comparison.
+    """
+    if at < card.created_at:
+        card.created_at = at

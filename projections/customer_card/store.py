@@ -21,7 +21,7 @@ from contracts.personal import ERASED
 from contracts.read.card_search import fold as fold_text
 from contracts.read.card_search import search_terms
 from contracts.read.customer_card import CustomerCard
-from plumbing.eventstore import RecordedEvent
+from plumbing.eventstore import Interest, RecordedEvent
 from plumbing.eventstore.postgres import Conn
 from plumbing.projection import MIGRATIONS as CHECKPOINT_MIGRATIONS
 from projections.customer_card.card_cache import DEFAULT_CACHE_BYTES, CachedCard, CardCache, RowVersion
@@ -251,6 +251,8 @@ class CustomerCardProjection:
     """Builds ``customer_cards``, ``card_identities`` and ``card_timeline`` from the log."""
 
     name = "customer_card"
+    #: A card is the fold of its customer's stream (deal, task and note streams are the pipeline's).
+    interest = Interest(categories=frozenset({"customer"}))
 
     def __init__(self, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         """``cache_bytes``: JSON bytes of cards kept between batches (:mod:`.card_cache`; 0: none)."""

@@ -34,12 +34,13 @@ from contracts import (
     PurchaseRecorded,
     UnknownEventType,
     deal_stream,
+    event_types_of,
     parse_event,
     stream_customer,
 )
 from contracts.base import STORED
 from contracts.sales_config import PipelinesConfig
-from plumbing.eventstore import NewEvent, RecordedEvent, stream_category
+from plumbing.eventstore import Interest, NewEvent, RecordedEvent, stream_category
 from plumbing.eventstore.postgres import Conn, append_locked, lock_appends, read_stream
 from projections.pipeline.autoclose_rule import ACTOR, Candidate, close_as_won, eligible
 from projections.pipeline.evolve import fold, to_fact
@@ -112,6 +113,11 @@ class AutoCloseOnPurchase:
     """Closes a customer's open deal as won when they buy (see :mod:`autoclose_rule` for which deal)."""
 
     name = NAME
+    #: Deals, the merges that move them between customers, and purchases.
+    interest = Interest(
+        categories=frozenset({"deal"}),
+        event_types=event_types_of(CustomerAbsorbed, CustomerUnmerged, PurchaseRecorded),
+    )
 
     def __init__(self, pipelines: PipelinesConfig) -> None:
         self.pipelines = pipelines

@@ -12,10 +12,10 @@ from contracts import NoteAdded
 from contracts.erasure import CustomerForgotten
 from contracts.personal import ERASED
 from contracts.read.pipeline import DealView, TaskView
-from plumbing.eventstore import RecordedEvent
+from plumbing.eventstore import Interest, RecordedEvent
 from plumbing.eventstore.postgres import Conn
 from plumbing.projection import MIGRATIONS as CHECKPOINT_MIGRATIONS
-from projections.pipeline.evolve import Fact, deal_of, fold, to_fact
+from projections.pipeline.evolve import CATEGORIES, Fact, deal_of, fold, to_fact
 from projections.pipeline.tasks import fold_tasks, task_of
 
 MIGRATIONS = (CHECKPOINT_MIGRATIONS, Path(__file__).parent / "migrations")
@@ -143,6 +143,8 @@ class PipelineProjection:
     """Builds ``pipeline_deals``, ``pipeline_notes`` and ``pipeline_tasks`` from the log."""
 
     name = NAME
+    #: The sales streams, and the forgets that erase what staff wrote about a customer.
+    interest = Interest(categories=CATEGORIES, event_types=frozenset({CustomerForgotten.EVENT_TYPE}))
 
     async def apply(self, conn: Conn, events: Sequence[RecordedEvent]) -> None:
         await self._fold(conn, events)

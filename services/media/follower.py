@@ -33,7 +33,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from contracts import BlobRef, CustomerEvent
 from plumbing.blobs import BlobStore
-from plumbing.eventstore import NewEvent, RecordedEvent
+from plumbing.eventstore import Interest, NewEvent, RecordedEvent
 from plumbing.eventstore.postgres import Conn, append_locked, lock_appends, stored_positions
 from plumbing.projection import BatchObserver, checkpoint, follow
 from services.media.download import Media, NotYetFetched, Unfetchable
@@ -64,6 +64,11 @@ class Source(Protocol[J]):
     @property
     def name(self) -> str:
         """The follower's checkpoint name."""
+        ...
+
+    @property
+    def interest(self) -> Interest:
+        """The events that may ask for files (the follower is handed no others)."""
         ...
 
     def jobs(self, recorded: RecordedEvent) -> Sequence[J]:
@@ -99,6 +104,7 @@ class MediaFollower(Generic[J]):
     ) -> None:
         self.source = source
         self.name = source.name
+        self.interest = source.interest
         self._blobs = blobs
         self._clock = clock
 

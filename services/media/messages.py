@@ -26,6 +26,8 @@ Message = ChatMessageReceived | SocialMessageReceived
 _MESSAGE_TYPES: dict[tuple[str, int], type[Message]] = {
     (cls.EVENT_TYPE, cls.SCHEMA_VERSION): cls for cls in (ChatMessageReceived, SocialMessageReceived)
 }
+#: The event types of messages that may carry files.
+MESSAGE_EVENT_TYPES = frozenset(event_type for event_type, _ in _MESSAGE_TYPES)
 
 
 def media_outcome_id(message_event_id: UUID, index: int) -> UUID:

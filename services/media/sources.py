@@ -13,7 +13,7 @@ from typing import Protocol
 from uuid import UUID
 
 from contracts import BlobRef, CallRecorded, CustomerEvent
-from plumbing.eventstore import RecordedEvent
+from plumbing.eventstore import Interest, RecordedEvent
 from services.media import messages, recordings
 from services.media.download import Media, NotYetFetched, Unfetchable
 from services.media.providers import MediaFetcher
@@ -52,6 +52,7 @@ class RecordingSource:
     """Every call with a recording URL; a 404 is final only ``not_found_grace_s`` after the call."""
 
     name = RECORDINGS
+    interest = Interest(event_types=frozenset({CallRecorded.EVENT_TYPE}))
 
     def __init__(self, fetcher: RecordingFetcher, *, not_found_grace_s: float = 24 * 3600.0) -> None:
         self._fetcher = fetcher
@@ -92,6 +93,7 @@ class MessageMediaSource:
         not_found_grace_s: float = 24 * 3600.0,
     ) -> None:
         self.name = f"media:{name}"
+        self.interest = Interest(event_types=messages.MESSAGE_EVENT_TYPES, providers=providers)
         self._providers = providers
         self._fetcher = fetcher
         self._max_bytes = max_bytes

@@ -14,11 +14,11 @@ the body.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from uuid import UUID
 
 from contracts import stream_customer
+from plumbing import fast_json
 from plumbing.eventstore import RecordedEvent
 from plumbing.eventstore.sealing import SEALED
 
@@ -66,7 +66,7 @@ def record_headers(event: RecordedEvent) -> dict[str, str]:
         headers["customer_id"] = str(customer_id)
     mark = event.metadata.get(SEALED)
     if mark is not None:
-        headers["sealed"] = json.dumps(mark, separators=(",", ":"), sort_keys=True)
+        headers["sealed"] = fast_json.dumps_sorted(mark).decode()
     return headers
 
 
@@ -81,7 +81,7 @@ def timeline_record(event: RecordedEvent) -> TimelineRecord:
     compact JSON of the stored contract event, its personal fields sealed."""
     return TimelineRecord(
         key=partition_key(event.stream_id).encode(),
-        value=json.dumps(event.data, separators=(",", ":"), ensure_ascii=False).encode(),
+        value=fast_json.dumps_compact(event.data),
         headers=record_headers(event),
         correlation_id=_correlation_id(event),
     )

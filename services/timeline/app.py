@@ -88,6 +88,8 @@ def build_app(settings: TimelineSettings) -> tuple[FastStream, KafkaBroker]:
         batch=True,
         max_records=settings.batch_size,
         batch_timeout_ms=settings.batch_timeout_ms,
+        fetch_min_bytes=settings.fetch_min_bytes,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
         **subscriber_options(settings.timeline_group),
     )
     async def on_batch(bodies: list[bytes], message: KafkaMessage) -> None:

@@ -42,6 +42,10 @@ class KnownIdentities:
     holdings: dict[UUID, set[str]] | None
     _created: int = 0
     _keys_of: dict[UUID, set[str]] = field(default_factory=dict)  # customer -> batch keys it holds
+    #: identity key -> whether ``_blocked_by`` blocks it: a busy sender comes many times in a batch, and
+    #: the rules' lists and patterns are matched once per identity, not once per event.
+    _blocked: dict[str, bool] = field(default_factory=dict)
+    _blocked_by: IdentityRules | None = None
 
     @classmethod
     def read(
@@ -94,13 +98,19 @@ class KnownIdentities:
         most events of a busy store. :func:`resolve` decides the same, at several times the cost: no
         merge (one customer), no link (it holds them all), blocked identities skipped; ``None`` for any
         other sender (a unit test checks the two agree)."""
+        if rules is not self._blocked_by:
+            self._blocked, self._blocked_by = {}, rules
+        known_blocked = self._blocked
         customer: UUID | None = None
         blocked: list[Skipped] = []
-        for identity in {identity.key: identity for identity in identities}.values():
-            if rules.is_blocked(identity):
+        for key, identity in {identity.key: identity for identity in identities}.items():
+            is_blocked = known_blocked.get(key)
+            if is_blocked is None:
+                is_blocked = known_blocked[key] = rules.is_blocked(identity)
+            if is_blocked:
                 blocked.append(Skipped(identity, BLOCKED))
                 continue
-            held = self.owners.get(identity.key)
+            held = self.owners.get(key)
             if not held or len(held) > 1 or (customer is not None and held[0] != customer):
                 return None
             customer = held[0]

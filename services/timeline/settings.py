@@ -23,6 +23,16 @@ class TimelineSettings(StoreSettings):
         " commit and a few round trips whatever its size); live traffic in what batch_timeout_ms gathers",
     )
     batch_timeout_ms: int = Field(default=100, ge=1, description="how long a batch waits to fill")
+    fetch_min_bytes: int = Field(
+        default=64 * 1024,
+        ge=1,
+        description="the broker answers a fetch once it has this many bytes (or fetch_max_wait_ms passed):"
+        " live traffic is stored in fewer, larger transactions, and every projection wakes once per"
+        " transaction, so this sets what each event costs at ordinary rates",
+    )
+    fetch_max_wait_ms: int = Field(
+        default=20, ge=0, le=500, description="the most a fetch waits for fetch_min_bytes (added latency)"
+    )
     identity_rules: Path | None = Field(
         default=None, description="HUB_IDENTITY_RULES; default: deploy/identity-rules.toml, else built-in"
     )

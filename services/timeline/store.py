@@ -28,14 +28,12 @@ from plumbing.eventstore.postgres import (
 from plumbing.eventstore.postgres import (
     Conn,
     append_streams_locked,
-    first_positions,
     lock_appends,
     stored_positions,
     translated_errors,
 )
-from plumbing.identity_index import holdings, index_many_links, merge_identities, owners
+from plumbing.identity_index import identity_facts, index_many_links, merge_identities
 from plumbing.migrations import apply_migrations_async
-from plumbing.separations import separated_pairs
 from services.timeline.known import KnownIdentities, Links, Moved
 from services.timeline.resolve import Merge, Resolution
 
@@ -76,12 +74,16 @@ def _derived(event: InteractionEvent, purpose: str) -> dict[str, object]:
     }
 
 
-def _link_events(event: InteractionEvent, resolution: Resolution) -> list[NewEvent]:
+def _link_events(
+    event: InteractionEvent, resolution: Resolution, meta: dict[str, str] | None = None
+) -> list[NewEvent]:
     """The links of a resolution, as events. Made without validation (``model_construct``, whose every
     field mypy checks: a link per new identity is the writer's most frequent event after the interaction
-    itself), since every value is a validated one already; a unit test keeps them valid as made."""
+    itself), since every value is a validated one already; a unit test keeps them valid as made.
+    ``meta``: the customer's store metadata, when the caller has it already (shared, never changed)."""
     customer = resolution.customer_id
-    meta = {"customer_id": str(customer)}
+    if meta is None:
+        meta = {"customer_id": str(customer)}
     return [
         NewEvent(
             IdentityLinked.model_construct(
@@ -168,6 +170,15 @@ class _Writes:
 
     appends: list[tuple[str, list[NewEvent]]] = field(default_factory=list)
     index: list[Links | Moved] = field(default_factory=list)
+    #: customer -> (its stream, its store metadata): made once per customer of the batch, not per event
+    #: (the metadata dict is shared by its events; the store copies it before adding to it).
+    _of: dict[UUID, tuple[str, dict[str, str]]] = field(default_factory=dict)
+
+    def _customer(self, customer: UUID) -> tuple[str, dict[str, str]]:
+        made = self._of.get(customer)
+        if made is None:
+            made = self._of[customer] = (customer_stream(customer), {"customer_id": str(customer)})
+        return made
 
     def add(self, event: InteractionEvent, resolution: Resolution) -> int:
         """Queue what recording ``event`` writes; returns which append ends with the event itself.
@@ -186,9 +197,12 @@ class _Writes:
         if merged and survivor != customer:
             self.appends.append((customer_stream(survivor), merged))
             merged = []
-        meta = {"customer_id": str(customer)}
-        own = [*merged, *_link_events(event, resolution), NewEvent(event, meta)]
-        self.appends.append((customer_stream(customer), own))
+        stream, meta = self._customer(customer)
+        if not (merged or resolution.new_links or resolution.shared_links):  # most events of a busy store
+            self.appends.append((stream, [NewEvent(event, meta)]))
+            return len(self.appends) - 1
+        own = [*merged, *_link_events(event, resolution, meta), NewEvent(event, meta)]
+        self.appends.append((stream, own))
         links = tuple(identity for identity, _ in resolution.links)
         if links:
             self.index.append(Links(customer, links, event.event_id))
@@ -200,16 +214,10 @@ class _Writes:
 
 async def read_known(conn: Conn, keys: Sequence[str], rules: IdentityRules) -> KnownIdentities:
     """The identity facts of a batch: the owners of its identities, and about those customers their
-    first positions, separations and (when the rules limit anything per customer) person identities."""
-    owned = await owners(conn, keys)
-    customers = {customer for held in owned.values() for customer in held}
-    firsts = await first_positions(conn, [customer_stream(c) for c in customers]) if customers else {}
-    return KnownIdentities.read(
-        owned,
-        {_customer(stream): position for stream, position in firsts.items()},
-        await separated_pairs(conn, customers),
-        await holdings(conn, customers) if rules.limits_customers else None,
-    )
+    first positions, separations and (when the rules limit anything per customer) person identities,
+    in one statement (:func:`plumbing.identity_index.identity_facts`)."""
+    facts = await identity_facts(conn, keys, rules.limits_customers)
+    return KnownIdentities.read(facts.owners, facts.first_positions, facts.separated, facts.holdings)
 
 
 class _BatchRecorder:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.report import CEILINGS, FIGURES, LATENCY_RATES
+from hub.deployment import DEPLOYABLES
 from hub.stack.paths import repo_root
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
@@ -43,6 +44,10 @@ def test_the_quick_benchmark_writes_every_figure_with_its_ceiling_and_memory(tmp
     room = result["notes"]["generator_headroom"]  # every run says whether the generator could drive past
     assert room["noop_rate"] == result["ceilings"]["http_noop"]
     assert room["generator_bound"] == (room["ratio"] < 3)
-    assert {"timeline", "projections", "ingress", "api", "kafka"} <= set(result["peak_rss_mb"])
+    assert set(DEPLOYABLES) | {"kafka"} <= set(result["peak_rss_mb"])  # the whole hub ran
     assert all(value for value in result["peak_rss_mb"].values())
+    split = result["notes"]["end_to_end_cpu_ms_per_delivery"]  # where a delivery's CPU went
+    assert set(DEPLOYABLES) | {"kafka", "postgres", "total"} == set(split)
+    assert split["ingress"] > 0 and split["timeline"] > 0 and split["postgres"] > 0
+    assert split["total"] >= sum(value for name, value in split.items() if name != "total") - 0.01
     assert "ingest_webhooks_per_s" in done.stdout  # the table was printed

@@ -35,6 +35,7 @@ def own_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HUB_TELEGRAM_SECRETS", OWN_TELEGRAM)
     config = tmp_path / "hub.toml"
     config.write_text(f'shopify_secrets = "{OWN_SHOPIFY}"\n', encoding="utf-8")
+    config.chmod(0o600)
     monkeypatch.setenv("HUB_CONFIG_FILE", str(config))
     return tmp_path / "state"
 

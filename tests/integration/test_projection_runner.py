@@ -16,10 +16,11 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from plumbing.eventstore import NewEvent, PostgresEventStore, RecordedEvent
+from contracts import ChatMessageReceived, Envelope
+from plumbing.eventstore import Interest, NewEvent, PostgresEventStore, RecordedEvent
 from plumbing.eventstore.listen import NOTIFY_CHANNEL, Conn
-from plumbing.projection import apply_next_batch, checkpoint, follow
-from tests.support.events import identity_linked
+from plumbing.projection import apply_next_batch, checkpoint, follow, interest_of
+from tests.support.events import chat_event, identity_linked
 
 pytestmark = pytest.mark.integration
 
@@ -248,3 +249,51 @@ async def test_concurrent_runners_of_one_projection_never_apply_an_event_twice(
     assert sum(map(sum, rounds)) == len(positions)
     assert await recorded_positions(pool, "cards") == positions  # each once, in log order
     assert await checkpoint(pool, "cards") == positions[-1]
+
+
+class Picky(Recorder):
+    """A recorder that uses only deal streams and chat messages (its ``interest``)."""
+
+    interest = Interest(
+        categories=frozenset({"deal"}), event_types=frozenset({ChatMessageReceived.EVENT_TYPE})
+    )
+
+
+class Choosy(Recorder):
+    """A recorder that uses only chat messages of one provider."""
+
+    interest = Interest(
+        event_types=frozenset({ChatMessageReceived.EVENT_TYPE}), providers=frozenset({"store-test"})
+    )
+
+
+async def test_a_projection_with_an_interest_is_handed_only_its_events_and_moves_past_the_rest(
+    pool: AsyncConnectionPool[Conn], recorded: None
+) -> None:
+    store = PostgresEventStore(pool)
+    tag = uuid.uuid4().hex
+    customer = f"customer-{uuid.uuid5(uuid.NAMESPACE_URL, tag)}"
+    deal = f"deal-{uuid.uuid4()}"
+    elsewhere = chat_event(f"{tag}-x").model_copy(update={"provider": "elsewhere"})
+
+    async def append(stream: str, *events: Envelope) -> list[int]:
+        return list((await store.append(stream, [NewEvent(event) for event in events])).positions)
+
+    # Stretches of unused events longer than a batch, before, between and after the used ones.
+    links = [identity_linked(tag, n) for n in range(16)]
+    before = [p for link in links[:7] for p in await append(customer, link)]
+    chat = await append(customer, chat_event(tag))
+    other_chat = await append(customer, elsewhere)
+    between = [p for link in links[7:12] for p in await append(customer, link)]
+    deals = await append(deal, identity_linked(f"{tag}-deal", 0), identity_linked(f"{tag}-deal", 1))
+    after = await append(customer, *links[12:])
+    everything = before + chat + other_chat + between + deals + after
+
+    picky, choosy = Picky("picky"), Choosy("choosy")
+    assert await drain(pool, picky, 3) == len(everything)  # every position passed, used or not
+    assert await drain(pool, choosy, 3) == len(everything)
+
+    assert await recorded_positions(pool, "picky") == chat + other_chat + deals
+    assert await recorded_positions(pool, "choosy") == chat
+    assert await checkpoint(pool, "picky") == await checkpoint(pool, "choosy") == max(everything)
+    assert interest_of(picky) == Picky.interest and interest_of(Recorder("all")) is None

@@ -29,15 +29,18 @@ from contracts import (
     Money,
     RefundRecorded,
     Sender,
+    customer_stream,
     derived_event_id,
     event_id_for,
+    stream_customer,
 )
 from contracts.identity import is_transaction_reference
 from contracts.identity_rules import DEFAULT_RULES, IdentityRules, load_identity_rules, parse_identity_rules
 from hub.local_secrets import LocalSecrets
 from plumbing.eventstore.audit import verify_chains
-from plumbing.eventstore.postgres import Conn
-from plumbing.separations import separate
+from plumbing.eventstore.postgres import Conn, first_positions
+from plumbing.identity_index import holdings, identity_facts, owners
+from plumbing.separations import separate, separated_pairs
 from services.timeline.resolve import SEPARATED
 from services.timeline.store import Recorded, record_interactions
 from tests.support.traffic import TrafficPlan, stored_events
@@ -217,3 +220,30 @@ async def test_batches_record_what_one_at_a_time_records(
     if rules is FAMILY_PHONES:
         assert "limit:email" in refusals, "a merge past a per-customer limit is refused"
         assert any(resolution.shared_links for resolution in resolutions), "a family phone is shared"
+
+
+async def test_identity_facts_read_in_one_statement_what_the_separate_reads_read(
+    pool: AsyncConnectionPool[Conn],
+) -> None:
+    """The writer reads a batch's identity facts in one statement: owners, first positions, separations
+    and holdings exactly as the four functions reading them one by one give them."""
+    delivered = _deliveries()
+    await _in_batches(pool, delivered, FAMILY_PHONES, 200)
+    await _separate_oldest(pool)
+    keys = sorted({identity.key for event in delivered for identity in event.sender.identities})
+    keys += ["email:nobody@example.com", "external:shopify_order:never"]
+    async with pool.connection() as conn, conn.transaction():
+        for wanted in (keys, keys[:3], [], keys[-2:]):
+            for with_holdings in (True, False):
+                facts = await identity_facts(conn, wanted, with_holdings)
+                owned = await owners(conn, wanted)
+                customers = {customer for held in owned.values() for customer in held}
+                firsts = await first_positions(conn, [customer_stream(c) for c in customers])
+                assert facts.owners == owned
+                assert facts.first_positions == {stream_customer(s): p for s, p in firsts.items()}
+                assert facts.separated == await separated_pairs(conn, customers)
+                expected = await holdings(conn, customers) if with_holdings else None
+                assert facts.holdings == expected
+        full = await identity_facts(conn, keys, True)
+        assert full.separated, "the store has separated customers to read"
+        assert any(is_transaction_reference(Identity.parse_key(key)) for key in full.owners)

@@ -79,6 +79,7 @@ def test_each_secret_says_where_it_came_from_environment_first_then_hub_toml_the
 ) -> None:
     write_generated(state)
     (tmp_path / "hub.toml").write_text('vk_secrets = "from-the-file"\n')
+    (tmp_path / "hub.toml").chmod(0o600)
     monkeypatch.setenv("HUB_TELEGRAM_SECRETS", "new-token,old-token")
     monkeypatch.setenv("HUB_VK_SECRETS", "from-the-environment")
     monkeypatch.setenv("HUB_MAILGUN_SECRETS", "")  # switched off by the person: no generated fallback
@@ -149,6 +150,7 @@ def test_no_secret_value_is_ever_printed(
     (tmp_path / "hub.toml").write_text(
         "".join(f'{v.removeprefix("HUB_").lower()} = "{value}"\n' for v, value in half[1::4])
     )
+    (tmp_path / "hub.toml").chmod(0o600)
     write_generated(state, **{name: f"zqxgenerated{n:02d}" for n, name in enumerate(SECRET_VARIABLES)})
     monkeypatch.setenv("HUB_PUBLIC_BASE_URL", PUBLIC)
 

@@ -60,6 +60,7 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def _toml(folder: Path, text: str) -> Path:
     path = folder / "hub.toml"
     path.write_text(text, encoding="utf-8")
+    path.chmod(0o600)  # as the README says to keep it
     return path
 
 
@@ -147,6 +148,27 @@ def test_hub_toml_with_an_unknown_setting_is_refused_without_echoing_any_value(
     message = str(refused.value)
     assert "telegram_secret" in message and "shopify_secrets" in message
     assert OWN_TELEGRAM not in message and "42" not in message
+
+
+def test_hub_toml_holding_a_secret_that_others_may_read_is_refused_before_any_secret_is_used(
+    state: Path, tmp_path: Path
+) -> None:
+    path = _toml(tmp_path, f'telegram_secrets = "{OWN_TELEGRAM}"\n')
+    path.chmod(0o644)
+
+    result = CliRunner().invoke(cli.app, ["status"])
+
+    assert result.exit_code == 2
+    assert "group or others may read it (mode 0644)" in result.output and "chmod 600" in result.output
+    assert OWN_TELEGRAM not in result.output
+    path.chmod(0o600)
+    assert read_config_file().value_of("telegram_secrets") == OWN_TELEGRAM
+
+
+def test_hub_toml_without_secrets_may_be_readable_by_others(state: Path, tmp_path: Path) -> None:
+    _toml(tmp_path, 'ingress_host = "0.0.0.0"\n').chmod(0o644)
+
+    assert read_config_file().ingress_host == "0.0.0.0"
 
 
 def test_a_named_config_file_that_does_not_exist_is_an_error_not_silently_nothing(

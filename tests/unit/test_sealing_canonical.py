@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from plumbing.eventstore.sealing import canonical_value
+from plumbing.fast_json import dumps_compact
 
 _scalars = st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text()
 _values = st.recursive(
@@ -31,3 +32,9 @@ def test_canonical_value_is_sorted_compact_utf8_json_as_the_standard_library_wri
 def test_control_characters_quotes_and_non_ascii_are_escaped_as_the_standard_library_does() -> None:
     value = {"b": "line\nbreak\ttab\x00nul\x1f\x7f \"quoted\" back\\slash", "a": "Ännä 日本 \u2028"}
     assert canonical_value(value) == _standard(value)
+
+
+@given(_values | st.integers(2**64, 2**70))
+def test_compact_json_is_the_standard_librarys_compact_json_in_key_order(value: Any) -> None:
+    """What the timeline relay sends other teams: the stored event as the standard library writes it."""
+    assert dumps_compact(value) == json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
