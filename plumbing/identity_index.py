@@ -70,9 +70,9 @@ async def owners(conn: Conn, keys: Sequence[str]) -> dict[str, tuple[UUID, ...]]
 #: The prefix of a customer's stream id (``customer-<uuid>``), for the first positions read in SQL.
 _CUSTOMER_STREAM_PREFIX: Final = customer_stream(UUID(int=0)).removesuffix(str(UUID(int=0)))
 
-#: :func:`owners`, and about the customers found, what :func:`plumbing.eventstore.postgres.first_positions`,
-#: :func:`plumbing.separations.separated_pairs` and :func:`holdings` read, as one statement: rows tagged by
-#: ``part`` (0 owners in :func:`owners`' order, 1 first positions, 2 separated pairs, 3 holdings).
+#: :func:`owners`, and about the customers found, the first positions of their streams, the pairs of them
+#: staff separated and the person keys each holds, as one statement: rows tagged by ``part`` (0 owners in
+#: :func:`owners`' order, 1 first positions, 2 separated pairs, 3 holdings).
 _FACTS: Final = """
 WITH held AS (
   SELECT identity_key AS key, customer_id, linked_at FROM identity_index
@@ -98,7 +98,8 @@ ORDER BY part, linked_at, customer_id, key
 class IdentityFacts:
     """What resolving a batch needs to know of the identity keys it names: their ``owners`` (as
     :func:`owners`), and of those customers the ``first_positions`` of their streams, the pairs of them
-    staff ``separated``, and (when asked) their ``holdings`` (as :func:`holdings`)."""
+    staff ``separated``, and (when asked) their ``holdings``: the person identity keys each holds, in key
+    order (per-customer limits never count transaction references)."""
 
     owners: dict[str, tuple[UUID, ...]]
     first_positions: dict[UUID, int]
@@ -132,23 +133,9 @@ async def identity_facts(conn: Conn, keys: Sequence[str], with_holdings: bool) -
             separated.add(frozenset((customer, other)))
         elif held is not None:
             held.setdefault(customer, []).append(key)
-    if held is not None:  # every customer found, as holdings() gives them (keys in the database's order)
+    if held is not None:  # every customer found, even one holding no person key
         held = {customer: held.get(customer, []) for owned in found.values() for customer in owned}
     return IdentityFacts(found, firsts, separated, held)
-
-
-async def holdings(conn: Conn, customers: Collection[UUID]) -> dict[UUID, list[str]]:
-    """customer -> the person identity keys it holds (for per-customer limits, which never count
-    transaction references: see :meth:`contracts.identity_rules.IdentityRules.max_per_customer`)."""
-    cur = await conn.execute(
-        "SELECT customer_id, identity_key FROM identity_index WHERE customer_id = ANY(%b::uuid[])"
-        " ORDER BY identity_key",
-        (list(customers),),
-    )
-    found: dict[UUID, list[str]] = {customer: [] for customer in customers}
-    for customer, key in await cur.fetchall():
-        found[customer].append(key)
-    return found
 
 
 async def index_links(

@@ -7,7 +7,6 @@ rules may not). The table is created by the timeline writer's migrations, next t
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from uuid import UUID
 
 from plumbing.eventstore.postgres import Conn
@@ -18,19 +17,6 @@ def _ordered(one: UUID, other: UUID) -> tuple[UUID, UUID]:
     if one == other:
         raise ValueError("a customer cannot be separated from itself")
     return (one, other) if one.bytes < other.bytes else (other, one)
-
-
-async def separated_pairs(conn: Conn, customers: Collection[UUID]) -> set[frozenset[UUID]]:
-    """The separated pairs among ``customers`` (both members in the collection); empty for fewer than two."""
-    if len(set(customers)) < 2:
-        return set()
-    ids = list(set(customers))
-    cur = await conn.execute(
-        "SELECT customer_a, customer_b FROM customer_separations"
-        " WHERE customer_a = ANY(%(ids)b::uuid[]) AND customer_b = ANY(%(ids)b::uuid[])",
-        {"ids": ids},
-    )
-    return {frozenset((a, b)) for a, b in await cur.fetchall()}
 
 
 async def separate(conn: Conn, one: UUID, other: UUID, unmerge_event_id: UUID) -> None:

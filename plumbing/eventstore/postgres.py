@@ -240,16 +240,6 @@ async def _insert_events(
     return {event_id: position for event_id, position in await cur.fetchall()}
 
 
-async def first_positions(conn: Conn, streams: Sequence[str]) -> dict[str, int]:
-    """stream -> the position of its first event, for the streams that exist: one index lookup per
-    stream (versions and positions grow together under the append lock), however long the stream."""
-    cur = await conn.execute(
-        "SELECT stream_id, position FROM events WHERE stream_id = ANY(%b::text[]) AND stream_version = 0",
-        (sorted(set(streams)),),
-    )
-    return {stream: position for stream, position in await cur.fetchall()}
-
-
 def _repeat_of_stored_batch(
     events: Sequence[NewEvent], stored: dict[UUID, tuple[int, str, int]]
 ) -> AppendResult:

@@ -13,6 +13,7 @@ from psycopg.types.json import Jsonb
 
 from plumbing.eventstore.postgres import Conn
 from plumbing.fast_json import dumps
+from plumbing.sql_rows import columns
 from projections.analytics.facts import DealRow, Response, Sale, TaskRow, Thread, Touch, Visit
 
 TOUCH_COLUMNS = "position, event_id, customer_id, occurred_at, channel, source, direction, agent, event_type"
@@ -20,11 +21,6 @@ SALE_COLUMNS = (
     "position, event_id, customer_id, occurred_at, kind, order_id, channel, source, currency, amount,"
     " discounted, items, item_names"
 )
-
-
-def columns(rows: Sequence[tuple[Any, ...]]) -> tuple[list[Any], ...]:
-    """Rows as one list per column, for ``unnest``: one statement per table, not one per row."""
-    return tuple(map(list, zip(*rows, strict=True)))
 
 
 def json_text(value: Any) -> str:

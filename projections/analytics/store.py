@@ -23,6 +23,7 @@ from contracts.sales_tasks import TaskCreated, TaskEvent
 from plumbing.eventstore import RecordedEvent
 from plumbing.eventstore.postgres import Conn
 from plumbing.projection import MIGRATIONS as CHECKPOINT_MIGRATIONS
+from plumbing.sql_rows import columns
 from projections.analytics import journeys, rows
 from projections.analytics.facts import (
     DealRow,
@@ -272,14 +273,14 @@ class _Versions:
             await self.conn.execute(
                 "DELETE FROM analytics_traits WHERE (customer_id, version) IN"
                 " (SELECT * FROM unnest(%b::uuid[], %b::integer[]))",
-                rows.columns(list(self.deleted)),
+                columns(list(self.deleted)),
             )
         if self.closed:
             await self.conn.execute(
                 "UPDATE analytics_traits t SET valid_to = c.valid_to"
                 " FROM unnest(%b::uuid[], %b::integer[], %b::timestamptz[]) AS c(id, version, valid_to)"
                 " WHERE t.customer_id = c.id AND t.version = c.version",
-                rows.columns([(*key, at) for key, at in self.closed.items()]),
+                columns([(*key, at) for key, at in self.closed.items()]),
             )
         if self.written:
             await self.conn.execute(
@@ -288,7 +289,7 @@ class _Versions:
                 " SELECT c, v, f, t, p, lp, lc, n, d::jsonb FROM unnest(%b::uuid[], %b::integer[],"
                 " %b::timestamptz[], %b::timestamptz[], %b::bigint[], %b::timestamptz[], %b::timestamptz[],"
                 " %b::integer[], %b::text[]) AS r(c, v, f, t, p, lp, lc, n, d)",
-                rows.columns(
+                columns(
                     [
                         (
                             customer_id,

@@ -24,6 +24,7 @@ from contracts.read.customer_card import CustomerCard
 from plumbing.eventstore import Interest, RecordedEvent
 from plumbing.eventstore.postgres import Conn
 from plumbing.projection import MIGRATIONS as CHECKPOINT_MIGRATIONS
+from plumbing.sql_rows import columns
 from projections.customer_card.card_cache import DEFAULT_CACHE_BYTES, CachedCard, CardCache, RowVersion
 from projections.customer_card.evolve import Fact, evolve_in_place
 from projections.customer_card.facts import to_event, to_fact
@@ -132,11 +133,6 @@ def _timeline_row(customer_id: UUID, position: int, event: InteractionEvent) -> 
     )
 
 
-def _columns(rows: Sequence[tuple[object, ...]]) -> tuple[list[object], ...]:
-    """Rows as one list per column, for ``unnest``."""
-    return tuple(map(list, zip(*rows, strict=True)))
-
-
 async def _insert_rows(
     conn: Conn, links: Sequence[tuple[str, UUID]], timeline: Sequence[tuple[object, ...]]
 ) -> None:
@@ -145,7 +141,7 @@ async def _insert_rows(
         await conn.execute(
             "INSERT INTO card_identities (identity_key, customer_id)"
             " SELECT * FROM unnest(%b::text[], %b::uuid[]) ON CONFLICT DO NOTHING",
-            _columns(links),
+            columns(links),
         )
     if timeline:
         await conn.execute(
@@ -154,7 +150,7 @@ async def _insert_rows(
             " SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::uuid[], %b::text[], %b::text[],"
             "   %b::text[], %b::text[], %b::text[], %b::timestamptz[])"
             " ON CONFLICT (customer_id, position) DO NOTHING",
-            _columns(timeline),
+            columns(timeline),
         )
 
 

@@ -28,10 +28,10 @@ from contracts import (
 )
 from plumbing.eventstore import EventStoreError
 from plumbing.eventstore.postgres import Conn
-from plumbing.separations import separated_pairs
 from services.timeline.store import record_interaction
 from tests.support.access import KeyIssuer
 from tests.support.api_app import api_client, bearer
+from tests.support.identity_reads import separated_pairs
 from tests.support.store import opened
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]

@@ -38,11 +38,12 @@ from contracts.identity import is_transaction_reference
 from contracts.identity_rules import DEFAULT_RULES, IdentityRules, load_identity_rules, parse_identity_rules
 from hub.local_secrets import LocalSecrets
 from plumbing.eventstore.audit import verify_chains
-from plumbing.eventstore.postgres import Conn, first_positions
-from plumbing.identity_index import holdings, identity_facts, owners
-from plumbing.separations import separate, separated_pairs
+from plumbing.eventstore.postgres import Conn
+from plumbing.identity_index import identity_facts, owners
+from plumbing.separations import separate
 from services.timeline.resolve import SEPARATED
 from services.timeline.store import Recorded, record_interactions
+from tests.support.identity_reads import first_positions, holdings, separated_pairs
 from tests.support.traffic import TrafficPlan, stored_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]

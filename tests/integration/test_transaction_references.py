@@ -28,8 +28,8 @@ from contracts import (
 )
 from contracts.identity_rules import load_identity_rules
 from plumbing.eventstore.postgres import Conn
-from plumbing.identity_index import holdings
 from services.timeline.store import MIGRATIONS, record_interaction, record_interactions
+from tests.support.identity_reads import holdings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
